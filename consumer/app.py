@@ -1,0 +1,135 @@
+"""Wiring: settings in, a running service out. The only place that builds the object graph."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Mapping
+
+from consumer import kafka, metrics, schemas
+from consumer.cards import CardPolicy
+from consumer.codec import CardEncoder, EventDecoder, RegistryClient
+from consumer.errors import ConfigError, Fatal, RegistryUnavailable
+from consumer.generate import ContrastGenerator
+from consumer.generate.rules import RulesGenerator
+from consumer.pipeline import Pipeline
+from consumer.qualify import Criteria, Scale
+from consumer.runner import TP, Runner
+from consumer.settings import Settings, resolve_instance_id
+
+log = logging.getLogger(__name__)
+
+
+def registry_client(s: Settings) -> RegistryClient:
+    password = s.schema_registry_password.get_secret_value() if s.schema_registry_password else None
+    return RegistryClient(s.schema_registry_url, s.schema_registry_user, password)
+
+
+def register_schemas(s: Settings, registry: RegistryClient) -> dict[str, int]:
+    """Register both value schemas under their topics' subjects (idempotent)."""
+    return {
+        schemas.subject(s.input_topic): registry.register(
+            schemas.subject(s.input_topic), schemas.text(schemas.TRACE_EVENT)
+        ),
+        schemas.subject(s.output_topic): registry.register(
+            schemas.subject(s.output_topic), schemas.text(schemas.MEMORY_CARD)
+        ),
+    }
+
+
+def make_generator(s: Settings) -> ContrastGenerator:
+    scale = Scale(s.phi_min, s.phi_max)
+    if s.backend == "rules":
+        if s.llm_backend == "auto":
+            log.warning(
+                "ANTHROPIC_API_KEY is not set: using the embedded rules generator (rules/1); "
+                "set the key, or SELFTAUGHT_LLM_BACKEND=rules to choose this on purpose"
+            )
+        return RulesGenerator(scale, s.min_contrast)
+    try:
+        from consumer.generate.anthropic import AnthropicGenerator
+    except ImportError as exc:  # pragma: no cover - the module ships with the package
+        raise ConfigError([f"SELFTAUGHT_LLM_BACKEND=anthropic is unavailable: {exc}"]) from exc
+    return AnthropicGenerator.from_settings(s)
+
+
+async def _output_schema_id(s: Settings, registry: RegistryClient, health: metrics.Health) -> int:
+    delay = 1.0
+    while True:
+        try:
+            subject = schemas.subject(s.output_topic)
+            text = schemas.text(schemas.MEMORY_CARD)
+            return await asyncio.to_thread(registry.register, subject, text)
+        except RegistryUnavailable as exc:
+            log.warning("cannot reach the schema registry yet: %s (retry in %.0fs)", exc, delay)
+            health.polled()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+async def serve(
+    s: Settings,
+    environ: Mapping[str, str],
+    *,
+    health: metrics.Health | None = None,
+    on_commit: Callable[[dict[TP, int]], None] | None = None,
+    on_runner: Callable[[Runner], None] | None = None,
+    http: bool = True,
+) -> int:
+    """Run the service until SIGTERM/SIGINT or a fatal error; return the exit code."""
+    health = health or metrics.Health()
+    instance_id, source = resolve_instance_id(s, environ)
+    log.info(
+        "starting selftaught-consumer",
+        extra={
+            "settings": s.masked(),
+            "instance_id": instance_id,
+            "instance_id_source": source,
+            "transactional_id": s.transactional_id(instance_id),
+            "backend": s.backend,
+        },
+    )
+    if http:
+        server = metrics.serve(health, s.http_port)
+        log.info("serving /metrics /healthz /readyz on port %d", server.server_address[1])
+    registry = registry_client(s)
+    generator = make_generator(s)
+    schema_id = await _output_schema_id(s, registry, health)
+    pipeline = Pipeline(
+        decoder=EventDecoder(registry),
+        criteria=Criteria(Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars),
+        generator=generator,
+        encoder=CardEncoder(schema_id),
+        policy=CardPolicy(s.trust_score, s.card_text_chars),
+        min_contrast=s.min_contrast,
+    )
+    runner = Runner(
+        s,
+        pipeline,
+        kafka.make_consumer(s.consumer_config()),
+        kafka.make_producer(s.producer_config(instance_id)),
+        health,
+        on_commit=on_commit,
+    )
+    if on_runner is not None:
+        on_runner(runner)
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, runner.request_stop)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+    try:
+        await runner.run()
+    except Fatal as exc:
+        log.error("fatal, exiting so the orchestrator restarts us: %s", exc)
+        return 1
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await generator.aclose()
+    log.info("stopped cleanly")
+    return 0

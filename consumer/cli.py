@@ -1,0 +1,87 @@
+"""Command line: ``run | demo | schemas register | dlq replay``. Parse, load settings, hand over."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from consumer import logs, settings
+from consumer.errors import ConfigError, RegistryUnavailable
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="selftaught",
+        description="Turns critic score events into self-taught contrast pairs (memory cards).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the service (settings from SELFTAUGHT_* variables)")
+    demo = sub.add_parser("demo", help="run the whole job on bundled sample traces")
+    demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (120)")
+    sch = sub.add_parser("schemas", help="schema registry tasks")
+    sch_sub = sch.add_subparsers(dest="action", required=True)
+    sch_sub.add_parser("register", help="register the input and output value schemas")
+    dlq = sub.add_parser("dlq", help="dead-letter tasks")
+    dlq_sub = dlq.add_subparsers(dest="action", required=True)
+    rep = dlq_sub.add_parser("replay", help="re-inject dead letters into the input topic")
+    rep.add_argument("--stage", choices=["decode", "validate", "generate"])
+    rep.add_argument("--reason", help="only dead letters with this selftaught.error.class")
+    rep.add_argument("--limit", type=int, default=None, help="at most this many records")
+    rep.add_argument("--from-beginning", action="store_true", help="ignore the replay position")
+    rep.add_argument("--dry-run", action="store_true", help="count, do not re-inject")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        s = settings.load()
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"selftaught: configuration error: {line}", file=sys.stderr)
+        return 2
+    secrets = [
+        v.get_secret_value()
+        for v in (s.anthropic_api_key, s.schema_registry_password)
+        if v is not None
+    ] + [v for k, v in s.kafka_extra.items() if settings.mask_kafka_value(k, v) == "***"]
+    # The demo prints its results on stdout; its log goes to stderr so the two stay apart.
+    stream = sys.stderr if args.command == "demo" else sys.stdout
+    logs.setup(s.log_format, s.log_level, secrets, stream)
+    try:
+        if args.command == "run":
+            from consumer import app
+
+            return asyncio.run(app.serve(s, os.environ))
+        if args.command == "demo":
+            from consumer import demo
+
+            return demo.main(s, timeout_s=args.timeout)
+        if args.command == "schemas":
+            from consumer import app
+
+            ids = app.register_schemas(s, app.registry_client(s))
+            for subject, schema_id in ids.items():
+                print(f"{subject}: schema id {schema_id}")
+            return 0
+        if args.command == "dlq":
+            from consumer import dlq
+
+            return dlq.replay(
+                s,
+                stage=args.stage,
+                reason=args.reason,
+                limit=args.limit,
+                from_beginning=args.from_beginning,
+                dry_run=args.dry_run,
+            )
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"selftaught: configuration error: {line}", file=sys.stderr)
+        return 2
+    except RegistryUnavailable as exc:
+        print(f"selftaught: schema registry unavailable: {exc}", file=sys.stderr)
+        return 3
+    return 2

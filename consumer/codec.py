@@ -1,0 +1,242 @@
+"""Wire bytes <-> typed events and cards: Confluent framing, fastavro, the reader schema.
+
+The framing is read by hand and fastavro is called with cached parsed schemas: several times
+faster than confluent-kafka's AvroDeserializer, which matters at tens of thousands of records
+a second. Only ``RegistryClient`` touches the network.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import fastavro
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from consumer import schemas
+from consumer.errors import DecodeError, RegistryUnavailable
+from consumer.events import MemoryCard, ScoreData, TraceEvent
+
+_HEADER = struct.Struct(">bi")  # magic byte, signed 32-bit schema id (as Java writes it)
+MAGIC = 0
+
+# What fastavro raises on bytes that are not the Avro they claim to be. Input is untrusted,
+# so each of these is a property of the record, never of the service.
+_AVRO_ERRORS = (
+    EOFError,
+    ValueError,  # includes UnicodeDecodeError
+    IndexError,
+    KeyError,
+    TypeError,
+    OverflowError,
+    MemoryError,
+    StopIteration,
+    struct.error,
+)
+
+
+class SchemaSource(Protocol):
+    """What the codec needs from a schema registry."""
+
+    def schema_text(self, schema_id: int) -> str: ...
+
+    def register(self, subject: str, schema_text: str) -> int: ...
+
+
+class RegistryClient:
+    """A Confluent-compatible registry, through confluent-kafka's client (which caches)."""
+
+    def __init__(self, url: str, user: str | None = None, password: str | None = None) -> None:
+        conf: dict[str, Any] = {"url": url}
+        if user is not None:
+            conf["basic.auth.user.info"] = f"{user}:{password or ''}"
+        self._client = SchemaRegistryClient(conf)
+
+    def schema_text(self, schema_id: int) -> str:
+        try:
+            schema = self._client.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                raise DecodeError(
+                    "unknown_schema_id", f"the registry does not know schema id {schema_id}"
+                ) from exc
+            if exc.http_status_code in (401, 403):
+                raise RegistryUnavailable(
+                    f"the registry refused our credentials ({exc.http_status_code})", 10.0
+                ) from exc
+            raise RegistryUnavailable(f"registry error {exc.http_status_code}: {exc}") from exc
+        except OSError as exc:  # connection refused, reset, DNS
+            raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
+        except Exception as exc:
+            # The client surfaces transport failures as httpx exceptions, which do not
+            # derive from OSError; anything else from it is also an availability problem.
+            if type(exc).__module__.startswith(("httpx", "httpcore")):
+                raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
+            raise
+        if schema.schema_type not in (None, "AVRO"):
+            raise DecodeError(
+                "not_avro", f"schema id {schema_id} is {schema.schema_type}, not AVRO"
+            )
+        return str(schema.schema_str)
+
+    def register(self, subject: str, schema_text: str) -> int:
+        try:
+            return int(self._client.register_schema(subject, Schema(schema_text, "AVRO")))
+        except SchemaRegistryError as exc:
+            raise RegistryUnavailable(f"cannot register {subject}: {exc}") from exc
+
+
+def without_logical_types(schema: Any) -> Any:
+    """The schema with ``logicalType`` removed: timestamps stay plain longs (no datetimes)."""
+    if isinstance(schema, dict):
+        return {k: without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [without_logical_types(s) for s in schema]
+    return schema
+
+
+def _parse(schema_json: Any) -> Any:
+    return fastavro.parse_schema(without_logical_types(schema_json), _write_hint=False)
+
+
+def read_header(raw: bytes | None) -> int:
+    """The schema id from the 5-byte Confluent header; ``DecodeError`` if there is none."""
+    if raw is None:
+        raise DecodeError("null_value", "the record has no value")
+    if len(raw) < _HEADER.size:
+        raise DecodeError("too_short", f"{len(raw)} bytes, shorter than the 5-byte header")
+    magic, schema_id = _HEADER.unpack_from(raw)
+    if magic != MAGIC:
+        raise DecodeError("bad_magic_byte", f"magic byte {magic}, expected {MAGIC}")
+    if schema_id < 0:
+        raise DecodeError("unknown_schema_id", f"negative schema id {schema_id}")
+    return int(schema_id)
+
+
+class EventDecoder:
+    """Decodes TraceEvents written with any registered writer schema into our reader schema."""
+
+    def __init__(self, source: SchemaSource) -> None:
+        self._source = source
+        self._reader_json = without_logical_types(schemas.parsed_json(schemas.TRACE_EVENT))
+        self._reader = _parse(self._reader_json)
+        # schema id -> (writer, reader or None when they are the same schema)
+        self._cache: dict[int, tuple[Any, Any]] = {}
+
+    def knows(self, schema_id: int) -> bool:
+        return schema_id in self._cache
+
+    def load(self, schema_id: int) -> None:
+        """Fetch and cache a writer schema (blocking: call it off the event loop)."""
+        if schema_id in self._cache:
+            return
+        text = self._source.schema_text(schema_id)
+        try:
+            writer_json = without_logical_types(_json_loads(text))
+            writer = _parse(writer_json)
+        except (ValueError, TypeError, fastavro.schema.SchemaParseException) as exc:
+            raise DecodeError("bad_writer_schema", f"schema id {schema_id}: {exc}") from exc
+        same = fastavro.schema.to_parsing_canonical_form(
+            writer
+        ) == fastavro.schema.to_parsing_canonical_form(self._reader)
+        self._cache[schema_id] = (writer, None if same else self._reader)
+
+    def decode(self, raw: bytes) -> TraceEvent:
+        """Decode a record whose writer schema is loaded (see ``knows``/``load``)."""
+        schema_id = read_header(raw)
+        writer, reader = self._cache[schema_id]
+        buf = io.BytesIO(raw)
+        buf.seek(_HEADER.size)
+        try:
+            record = fastavro.schemaless_reader(buf, writer, reader)
+        except _AVRO_ERRORS as exc:
+            raise DecodeError(
+                "bad_avro", f"{type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
+        except fastavro.read.SchemaResolutionError as exc:
+            raise DecodeError("schema_mismatch", str(exc)[:300]) from exc
+        if buf.tell() != len(raw):
+            raise DecodeError(
+                "bad_avro", f"{len(raw) - buf.tell()} trailing bytes after the Avro record"
+            )
+        return _to_event(record)
+
+
+def _json_loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+def _to_event(r: dict[str, Any]) -> TraceEvent:
+    s = r.get("score")
+    return TraceEvent(
+        event_id=r["event_id"],
+        trace_id=r["trace_id"],
+        kind=r["kind"],
+        purpose=r["purpose"],
+        step=r["step"],
+        timestamp_ms=r["timestamp_ms"],
+        agent_id=r.get("agent_id"),
+        score=None
+        if s is None
+        else ScoreData(
+            state_before=s["state_before"],
+            action_name=s["action_name"],
+            state_after=s["state_after"],
+            phi_before=s["phi_before"],
+            phi_after=s["phi_after"],
+            reasoning=s["reasoning"],
+        ),
+    )
+
+
+class CardEncoder:
+    """Encodes cards against the output schema registered under its id."""
+
+    def __init__(self, schema_id: int) -> None:
+        self._header = _HEADER.pack(MAGIC, schema_id)
+        self._schema = _parse(schemas.parsed_json(schemas.MEMORY_CARD))
+
+    def encode(self, card: MemoryCard) -> bytes:
+        buf = io.BytesIO()
+        buf.write(self._header)
+        fastavro.schemaless_writer(buf, self._schema, card_record(card))
+        return buf.getvalue()
+
+
+def card_record(card: MemoryCard) -> dict[str, Any]:
+    """The card as the Avro record dict (also what tests compare decoded cards with)."""
+    return {
+        "card_id": card.card_id,
+        "pair_id": card.pair_id,
+        "kind": card.kind,
+        "status": card.status,
+        "content": card.content,
+        "pattern": card.pattern,
+        "strategy": card.strategy,
+        "trust_score": card.trust_score,
+        "purpose": card.purpose,
+        "source_trace_id": card.source_trace_id,
+        "source_event_id": card.source_event_id,
+        "created_by": card.created_by,
+        "created_at_ms": card.created_at_ms,
+        "scope": None if card.scope is None else {"agent_roles": list(card.scope.agent_roles)},
+        "mistake_type": card.mistake_type,
+        "phi_before": card.phi_before,
+        "phi_after": card.phi_after,
+        "generator": card.generator,
+    }
+
+
+def decode_card(raw: bytes, schema_text: Callable[[int], str]) -> dict[str, Any]:
+    """Decode a card record (for tools and tests that read the output topic)."""
+    schema_id = read_header(raw)
+    writer = _parse(_json_loads(schema_text(schema_id)))
+    buf = io.BytesIO(raw)
+    buf.seek(_HEADER.size)
+    record: dict[str, Any] = fastavro.schemaless_reader(buf, writer, None)
+    return record

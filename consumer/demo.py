@@ -1,0 +1,195 @@
+"""``selftaught demo``: the whole job on bundled sample traces, against the local stack.
+
+Starts nothing by itself: it checks that Kafka and the registry answer and says how to start
+them if not. Then it creates the topics if needed, registers the schemas, produces the
+samples (and one record that is not Avro at all), runs the service until they are committed,
+and prints what came out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+from importlib import resources
+from typing import Any
+
+import fastavro
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from consumer import app, kafka, metrics, schemas
+from consumer.codec import MAGIC, RegistryClient, decode_card, without_logical_types
+from consumer.errors import RegistryUnavailable
+from consumer.runner import TP, Runner
+from consumer.settings import Settings
+
+START_HINT = "start the local stack with:  bash deploy/local/stack.sh up"
+POISON = b"this is not an Avro record"
+
+
+def sample_events() -> list[dict[str, Any]]:
+    text = resources.files("consumer").joinpath("samples/traces.jsonl").read_text("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def check_stack(s: Settings) -> list[str]:
+    """What does not answer, one line each (empty when the stack is up)."""
+    problems = []
+    try:
+        admin = AdminClient({**s.admin_config(), "logger": logging.getLogger("kafka.check")})
+        admin.list_topics(timeout=5)
+    except KafkaException as exc:
+        problems.append(f"Kafka at {s.bootstrap_servers} does not answer ({exc.args[0].str()})")
+    try:
+        app.registry_client(s).schema_text(1)
+    except RegistryUnavailable as exc:
+        problems.append(f"the schema registry at {s.schema_registry_url} does not answer ({exc})")
+    except Exception:  # noqa: BLE001 - any answer at all (even "unknown id") means it is up
+        pass
+    return problems
+
+
+def encode_event(schema_id: int, event: dict[str, Any]) -> bytes:
+    schema = fastavro.parse_schema(
+        without_logical_types(schemas.parsed_json(schemas.TRACE_EVENT))
+    )
+    buf = io.BytesIO()
+    buf.write(bytes([MAGIC]) + schema_id.to_bytes(4, "big"))
+    fastavro.schemaless_writer(buf, schema, event)
+    return buf.getvalue()
+
+
+def _ends(s: Settings, topic: str) -> dict[int, int]:
+    c = Consumer({**s.admin_config(), "group.id": "selftaught-demo-reader"})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    finally:
+        c.close()
+
+
+def _read(s: Settings, topic: str, start: dict[int, int]) -> list[Any]:
+    ends = _ends(s, topic)
+    c = Consumer(
+        {**s.admin_config(), "group.id": "selftaught-demo-reader", "isolation.level": "read_committed"}
+    )
+    out = []
+    try:
+        c.assign([TopicPartition(topic, p, start.get(p, 0)) for p in ends])
+        pending = {p for p, end in ends.items() if end > start.get(p, 0)}
+        idle = 0
+        while pending and idle < 20:
+            msgs = c.consume(500, 0.5)
+            idle = 0 if msgs else idle + 1
+            for msg in msgs:
+                if msg.error() is None:
+                    out.append(msg)
+            for tp in c.position([TopicPartition(topic, p) for p in list(pending)]):
+                if tp.offset >= ends[tp.partition]:
+                    pending.discard(tp.partition)
+    finally:
+        c.close()
+    return out
+
+
+def _outcome_counts() -> dict[str, float]:
+    return {
+        labels[0]: child._value.get()  # noqa: SLF001 - read our own counters back
+        for labels, child in metrics.RECORDS._metrics.items()  # noqa: SLF001
+    }
+
+
+def main(s: Settings, timeout_s: float = 120.0) -> int:
+    problems = check_stack(s)
+    if problems:
+        for line in problems:
+            print(f"selftaught demo: {line}")
+        print(f"selftaught demo: {START_HINT}")
+        return 1
+    created = kafka.ensure_topics(
+        s.admin_config(), kafka.service_topics(s.input_topic, s.output_topic, s.dlq_topic, 3)
+    )
+    if created:
+        print(f"created topics: {', '.join(created)}")
+    registry = app.registry_client(s)
+    ids = app.register_schemas(s, registry)
+    print("registered schemas: " + ", ".join(f"{k} (id {v})" for k, v in ids.items()))
+
+    out_start, dlq_start = _ends(s, s.output_topic), _ends(s, s.dlq_topic)
+    events = sample_events()
+    producer = Producer(s.admin_config())
+    input_id = ids[schemas.subject(s.input_topic)]
+    for ev in events:
+        producer.produce(s.input_topic, key=ev["trace_id"].encode(), value=encode_event(input_id, ev))
+    producer.produce(s.input_topic, key=b"trace-demo-poison", value=POISON)
+    producer.flush(30)
+    targets = {(s.input_topic, p): end for p, end in _ends(s, s.input_topic).items() if end > 0}
+    print(f"produced {len(events) + 1} sample records to {s.input_topic}; running the service")
+
+    before = _outcome_counts()
+    code = asyncio.run(_run_until(s, targets, timeout_s))
+    if code != 0:
+        return code
+    after = _outcome_counts()
+    _print_results(s, registry, out_start, dlq_start, before, after)
+    return 0
+
+
+async def _run_until(s: Settings, targets: dict[TP, int], timeout_s: float) -> int:
+    holder: list[Runner] = []
+
+    def on_commit(committed: dict[TP, int]) -> None:
+        if holder and all(committed.get(tp, 0) >= end for tp, end in targets.items()):
+            holder[0].request_stop()
+
+    task = asyncio.create_task(
+        app.serve(s, os.environ, on_commit=on_commit, on_runner=holder.append, http=False)
+    )
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), timeout_s)
+    except TimeoutError:
+        print(f"selftaught demo: not all samples were processed within {timeout_s:.0f}s")
+        if holder:
+            holder[0].request_stop()
+        await task
+        return 1
+
+
+def _print_results(
+    s: Settings,
+    registry: RegistryClient,
+    out_start: dict[int, int],
+    dlq_start: dict[int, int],
+    before: dict[str, float],
+    after: dict[str, float],
+) -> None:
+    cards = [decode_card(m.value(), registry.schema_text) for m in _read(s, s.output_topic, out_start)]
+    by_pair: dict[str, dict[str, dict[str, Any]]] = {}
+    for c in cards:
+        by_pair.setdefault(c["pair_id"], {})[c["kind"]] = c
+    print(f"\n{len(cards)} memory cards in {s.output_topic} ({len(by_pair)} contrast pairs):\n")
+    print(f"  {'source event':<24} {'Φ before':>8} {'correct':>8} {'wrong':>6}  mistake")
+    for pair in sorted(by_pair.values(), key=lambda p: next(iter(p.values()))["source_event_id"]):
+        ok, bad = pair.get("critic_calibration"), pair.get("failure_pattern")
+        if ok is None or bad is None:
+            continue
+        print(
+            f"  {ok['source_event_id']:<24} {ok['phi_before']:>8g} {ok['phi_after']:>8g} "
+            f"{bad['phi_after']:>6g}  {bad['mistake_type']}"
+        )
+    example = next((p for p in by_pair.values() if "failure_pattern" in p), None)
+    if example:
+        print("\n  e.g. " + example["failure_pattern"]["content"][:300])
+    skipped = {k: after.get(k, 0) - before.get(k, 0) for k in ("not_score", "below_delta", "sampled_out")}
+    print("\nskipped: " + ", ".join(f"{k} {int(v)}" for k, v in skipped.items()))
+    dead = _read(s, s.dlq_topic, dlq_start)
+    print(f"dead-lettered: {len(dead)}")
+    for msg in dead:
+        h = msg.headers() or []
+        print(
+            f"  {kafka.header(h, kafka.H_STAGE)}/{kafka.header(h, kafka.H_CLASS)}: "
+            f"{kafka.header(h, kafka.H_MESSAGE)}"
+        )

@@ -1,0 +1,133 @@
+"""``selftaught dlq replay``: dead letters back into the input topic, once their cause is fixed.
+
+Reads the DLQ from the replay group's committed position (or the beginning) up to the end it
+had when the command started, and re-injects the matching records, key, value and original
+headers unchanged, in transactions that also move the replay group's offsets: a replay that
+is interrupted and run again does not re-inject twice. Records that do not match the filter
+are passed over (they stay in the DLQ topic; ``--from-beginning`` reaches them again).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from consumer.kafka import H_CLASS, H_STAGE, header, original_headers
+from consumer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayReport:
+    replayed: int = 0
+    passed_over: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def replay(
+    s: Settings,
+    *,
+    stage: str | None = None,
+    reason: str | None = None,
+    limit: int | None = None,
+    from_beginning: bool = False,
+    dry_run: bool = False,
+) -> int:
+    report = run_replay(
+        s, stage=stage, reason=reason, limit=limit, from_beginning=from_beginning, dry_run=dry_run
+    )
+    verb = "would replay" if dry_run else "replayed"
+    print(
+        f"{verb} {report.replayed} dead letters into {s.input_topic}; "
+        f"passed over {report.passed_over} that did not match"
+    )
+    for r, n in sorted(report.by_reason.items()):
+        print(f"  {r}: {n}")
+    return 0
+
+
+def run_replay(
+    s: Settings,
+    *,
+    stage: str | None,
+    reason: str | None,
+    limit: int | None,
+    from_beginning: bool,
+    dry_run: bool,
+) -> ReplayReport:
+    group = f"{s.group_id}-dlq-replay"
+    consumer = Consumer(
+        {
+            **s.admin_config(),
+            "group.id": group,
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    producer = Producer({**s.producer_config(group), "transactional.id": group})
+    report = ReplayReport()
+    try:
+        meta = consumer.list_topics(s.dlq_topic, timeout=15).topics[s.dlq_topic]
+        tps = [TopicPartition(s.dlq_topic, p) for p in sorted(meta.partitions)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=15)[1] for tp in tps}
+        starts = tps if from_beginning else consumer.committed(tps, timeout=15)
+        for tp in starts:
+            if from_beginning or tp.offset < 0:
+                tp.offset = OFFSET_BEGINNING
+        consumer.assign(starts)
+        if not dry_run:
+            producer.init_transactions(30)
+        done = {p for p, end in ends.items() if end <= 0}
+        while len(done) < len(ends) and (limit is None or report.replayed < limit):
+            msgs = consumer.consume(500, 1.0)
+            batch_offsets: dict[int, int] = {}
+            if not dry_run and msgs:
+                producer.begin_transaction()
+            for msg in msgs:
+                if msg.error() or msg.partition() in done:
+                    continue
+                if msg.offset() >= ends[msg.partition()]:
+                    done.add(msg.partition())
+                    continue
+                if limit is not None and report.replayed >= limit:
+                    break
+                headers = msg.headers() or []
+                r = header(headers, H_CLASS) or "unknown"
+                if (stage and header(headers, H_STAGE) != stage) or (reason and r != reason):
+                    report.passed_over += 1
+                else:
+                    report.replayed += 1
+                    report.by_reason[r] = report.by_reason.get(r, 0) + 1
+                    if not dry_run:
+                        producer.produce(
+                            s.input_topic,
+                            key=msg.key(),
+                            value=msg.value(),
+                            headers=original_headers((k, v or b"") for k, v in headers),
+                        )
+                batch_offsets[msg.partition()] = msg.offset() + 1
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    done.add(msg.partition())
+            if not dry_run and msgs:
+                producer.send_offsets_to_transaction(
+                    [TopicPartition(s.dlq_topic, p, o) for p, o in batch_offsets.items()],
+                    consumer.consumer_group_metadata(),
+                    30,
+                )
+                producer.commit_transaction(30)
+            if not msgs:
+                # Transaction markers at the end of a partition are never returned as
+                # records: a partition whose position reached its end is done.
+                for tp in consumer.position(tps):
+                    if tp.offset >= ends[tp.partition]:
+                        done.add(tp.partition)
+                time.sleep(0.05)
+    finally:
+        consumer.close()
+        producer.flush(10)
+    return report

@@ -1,0 +1,86 @@
+"""One exception hierarchy; each branch says how the service recovers from it.
+
+- ``BadRecord`` and its subclasses: the record itself is at fault. It is dead-lettered with
+  its stage and reason, in the same transaction as its offset, and the partition moves on.
+- ``Retryable``: something outside the record is unavailable (the registry, the LLM). The
+  record waits and is tried again after ``delay_s``; it is never dead-lettered for an outage.
+- ``AuthFailure``: credentials are wrong. Consumption stops, offsets stay where they are.
+- ``Fatal``: this process can no longer keep the exactly-once promise (fenced, producer
+  dead). It exits non-zero and the orchestrator restarts it.
+- ``ConfigError``: a setting is wrong; the process refuses to start.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Stage = Literal["decode", "validate", "generate"]
+
+
+class SelftaughtError(Exception):
+    """Root of every error this service raises on purpose."""
+
+
+class ConfigError(SelftaughtError):
+    """A setting is invalid. ``lines`` holds one human-readable line per mistake."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+class BadRecord(SelftaughtError):
+    """The record cannot become a pair: dead-letter it and move on.
+
+    ``reason`` is a short, stable snake_case code (it becomes the
+    ``selftaught.error.class`` header and a metric label, so the set stays small).
+    """
+
+    stage: Stage = "decode"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class DecodeError(BadRecord):
+    """The bytes are not a TraceEvent we can read (wire format, schema id, Avro)."""
+
+    stage: Stage = "decode"
+
+
+class InvalidEvent(BadRecord):
+    """A schema-valid event whose content breaks the contract (NaN, off-scale, too large)."""
+
+    stage: Stage = "validate"
+
+
+class GenerationFailed(BadRecord):
+    """The generator could not produce a valid contrast for this event, for good."""
+
+    stage: Stage = "generate"
+
+
+class Retryable(SelftaughtError):
+    """A dependency is unavailable for now; try again after ``delay_s`` seconds."""
+
+    def __init__(self, message: str, delay_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
+
+
+class RegistryUnavailable(Retryable):
+    """The schema registry did not answer, or answered with a server error."""
+
+
+class LLMUnavailable(Retryable):
+    """The LLM is throttled or down."""
+
+
+class AuthFailure(SelftaughtError):
+    """Credentials were refused (401/403). The service stops consuming and goes not-ready."""
+
+
+class Fatal(SelftaughtError):
+    """The process must exit; a restart (with the same transactional.id) recovers."""

@@ -1,0 +1,134 @@
+"""The typed domain: what flows between the stages. Frozen values, no behaviour with I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MistakeType(StrEnum):
+    """The common critic mistakes a wrong evaluation may make (the contract's vocabulary)."""
+
+    INTENTION_CREDIT = "intention_credit"
+    SYCOPHANCY = "sycophancy"
+    IGNORED_EVIDENCE = "ignored_evidence"
+    SCALE_INCONSISTENCY = "scale_inconsistency"
+    OTHER = "other"
+
+    @classmethod
+    def parse(cls, text: str) -> MistakeType:
+        """Map free text to a known type; anything outside the four becomes ``other``."""
+        try:
+            return cls(text.strip().lower().replace("-", "_").replace(" ", "_"))
+        except ValueError:
+            return cls.OTHER
+
+
+#: The four named mistakes, in the order the rules generator cycles through them.
+CURRICULUM: tuple[MistakeType, ...] = (
+    MistakeType.INTENTION_CREDIT,
+    MistakeType.SYCOPHANCY,
+    MistakeType.IGNORED_EVIDENCE,
+    MistakeType.SCALE_INCONSISTENCY,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a record came from, with its raw bytes, so it can be dead-lettered untouched."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreData:
+    state_before: str
+    action_name: str
+    state_after: str
+    phi_before: float
+    phi_after: float
+    reasoning: str
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """A decoded input event, resolved to our reader schema."""
+
+    event_id: str
+    trace_id: str
+    kind: str
+    purpose: str
+    step: int
+    timestamp_ms: int
+    agent_id: str | None
+    score: ScoreData | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreEvent:
+    """A score event that passed validation: the step a contrast is generated for."""
+
+    event_id: str
+    trace_id: str
+    purpose: str
+    step: int
+    timestamp_ms: int
+    agent_id: str | None
+    score: ScoreData
+
+    @property
+    def delta(self) -> float:
+        return self.score.phi_after - self.score.phi_before
+
+
+@dataclass(frozen=True, slots=True)
+class WrongEvaluation:
+    """What a generator proposes: a plausible but wrong score for the same step."""
+
+    phi_after: float
+    reasoning: str
+    mistake_type: MistakeType
+
+
+@dataclass(frozen=True, slots=True)
+class ContrastPair:
+    """A validated pair: the event's correct evaluation and a wrong one."""
+
+    event: ScoreEvent
+    wrong: WrongEvaluation
+    generator: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryScope:
+    agent_roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryCard:
+    """One output card, field for field the contract's MemoryCard."""
+
+    card_id: str
+    pair_id: str
+    kind: str
+    status: str
+    content: str
+    pattern: str
+    strategy: str
+    trust_score: float
+    purpose: str
+    source_trace_id: str
+    source_event_id: str
+    created_by: str
+    created_at_ms: int
+    scope: MemoryScope | None
+    mistake_type: str | None
+    phi_before: float
+    phi_after: float
+    generator: str

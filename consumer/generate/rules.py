@@ -1,0 +1,148 @@
+"""The embedded rules generator: deterministic, free, and honest about each mistake type.
+
+It is the default when no API key is set. Each event gets a mistake type from a stable hash
+of its ``event_id`` (so a retry or another replica writes the same pair), the types taken in
+curriculum order from there, so over many events the four stay balanced. A type that cannot
+make a valid contrast for this step (sycophancy when Φ_after is already at the top) passes
+to the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+
+from consumer.errors import GenerationFailed
+from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
+from consumer.qualify import Scale
+from consumer.validate import contrast_problem
+
+NAME = "rules/1"
+_EXCERPT = 120
+
+
+def _up(x: float) -> float:
+    """Round up to the scale's usual half-point spacing."""
+    return math.ceil(x * 2 - 1e-9) / 2
+
+
+def _down(x: float) -> float:
+    return math.floor(x * 2 + 1e-9) / 2
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _EXCERPT else flat[: _EXCERPT - 1] + "…"
+
+
+def start_index(event_id: str) -> int:
+    digest = hashlib.blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % len(CURRICULUM)
+
+
+class RulesGenerator:
+    """Rule-based wrong evaluations, one rule per mistake type."""
+
+    def __init__(self, scale: Scale, min_contrast: float) -> None:
+        self._scale = scale
+        self._c = min_contrast
+        self._rules: dict[MistakeType, Callable[[ScoreEvent], WrongEvaluation | None]] = {
+            MistakeType.INTENTION_CREDIT: self._intention_credit,
+            MistakeType.SYCOPHANCY: self._sycophancy,
+            MistakeType.IGNORED_EVIDENCE: self._ignored_evidence,
+            MistakeType.SCALE_INCONSISTENCY: self._scale_inconsistency,
+        }
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    async def generate(self, event: ScoreEvent) -> WrongEvaluation:
+        return self.generate_now(event)
+
+    async def aclose(self) -> None:
+        return None
+
+    def generate_now(self, event: ScoreEvent) -> WrongEvaluation:
+        first = start_index(event.event_id)
+        for i in range(len(CURRICULUM)):
+            mistake = CURRICULUM[(first + i) % len(CURRICULUM)]
+            wrong = self.propose(event, mistake)
+            if wrong is not None:
+                return wrong
+        raise GenerationFailed(
+            "no_contrast_possible",
+            f"no mistake type yields a wrong Φ at least {self._c:g} from "
+            f"{event.score.phi_after:g} on [{self._scale.low:g}, {self._scale.high:g}]",
+        )
+
+    def propose(self, event: ScoreEvent, mistake: MistakeType) -> WrongEvaluation | None:
+        """The wrong evaluation of one type, or ``None`` where that type cannot apply."""
+        wrong = self._rules[mistake](event)
+        if wrong is None or contrast_problem(event, wrong, self._scale, self._c) is not None:
+            return None
+        return wrong
+
+    def _sycophancy(self, e: ScoreEvent) -> WrongEvaluation | None:
+        # Inflated toward the top of the scale to encourage, whatever happened.
+        a, hi = e.score.phi_after, self._scale.high
+        phi = min(hi, _up(a + max(self._c, 0.6 * (hi - a))))
+        reasoning = (
+            f"The agent is clearly working hard on '{_excerpt(e.purpose)}', and "
+            f"'{e.score.action_name}' shows real initiative. This is excellent progress that "
+            f"deserves encouragement; I'd rate the new state a strong {phi:g}."
+        )
+        return WrongEvaluation(phi, reasoning, MistakeType.SYCOPHANCY)
+
+    def _intention_credit(self, e: ScoreEvent) -> WrongEvaluation | None:
+        # Scores what the action's name promises, not the state change it produced.
+        b, a = e.score.phi_before, e.score.phi_after
+        d = a - b
+        phi = _up(max(b + abs(d), a + self._c)) if d < 0 else _up(a + max(self._c, d))
+        if phi > self._scale.high:
+            phi = _up(a + self._c)
+        reasoning = (
+            f"The action '{e.score.action_name}' is exactly the right move for "
+            f"'{_excerpt(e.purpose)}'. Since the agent chose the correct step, the state is "
+            f"now much closer to the goal, so Φ_after should be {phi:g}."
+        )
+        return WrongEvaluation(phi, reasoning, MistakeType.INTENTION_CREDIT)
+
+    def _ignored_evidence(self, e: ScoreEvent) -> WrongEvaluation | None:
+        # Reads the step against what the state after shows: the change is reversed.
+        b, a = e.score.phi_before, e.score.phi_after
+        d = a - b
+        gap = max(2 * abs(d), self._c)
+        phi = _down(a - gap) if d > 0 else _up(a + gap)
+        if d > 0:
+            verdict = (
+                f"Nothing after '{e.score.action_name}' shows real progress; the task looks "
+                f"no further along than before, if anything worse. Φ_after is {phi:g}."
+            )
+        else:
+            verdict = (
+                f"'{e.score.action_name}' looks like it worked as intended and the task moved "
+                f"forward cleanly; I see no sign of a problem. Φ_after is {phi:g}."
+            )
+        return WrongEvaluation(phi, verdict, MistakeType.IGNORED_EVIDENCE)
+
+    def _scale_inconsistency(self, e: ScoreEvent) -> WrongEvaluation | None:
+        # Either reads the scale upside down, or leaves its usual half-point spacing.
+        a = e.score.phi_after
+        lo, hi = self._scale.low, self._scale.high
+        mirrored = hi + lo - a
+        if abs(mirrored - a) >= self._c:
+            reasoning = (
+                f"Treating {lo:g} as the best outcome and {hi:g} as the worst, the state after "
+                f"'{e.score.action_name}' sits at {mirrored:g}."
+            )
+            return WrongEvaluation(mirrored, reasoning, MistakeType.SCALE_INCONSISTENCY)
+        step = round(self._c * 1.37, 2)
+        phi = round(a + step, 2) if a + step <= hi else round(a - step, 2)
+        reasoning = (
+            f"Measured precisely, the step '{e.score.action_name}' changed about "
+            f"{abs(phi - e.score.phi_before) / max(hi - lo, 1e-9):.0%} of the scale, which "
+            f"maps to Φ_after {phi:g}."
+        )
+        return WrongEvaluation(phi, reasoning, MistakeType.SCALE_INCONSISTENCY)

@@ -1,0 +1,131 @@
+"""The Kafka edge: clients, records in and out, dead-letter records, topic creation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from consumer.events import SourceRef
+from consumer.pipeline import DeadLetter
+
+log = logging.getLogger(__name__)
+
+HEADER_PREFIX = "selftaught."
+H_STAGE = "selftaught.error.stage"
+H_CLASS = "selftaught.error.class"
+H_MESSAGE = "selftaught.error.message"
+H_TOPIC = "selftaught.original.topic"
+H_PARTITION = "selftaught.original.partition"
+H_OFFSET = "selftaught.original.offset"
+H_TIMESTAMP = "selftaught.original.timestamp"
+DLQ_HEADERS = (H_STAGE, H_CLASS, H_MESSAGE, H_TOPIC, H_PARTITION, H_OFFSET, H_TIMESTAMP)
+
+# Dead letters keep the original value untouched, so the DLQ topic must take at least what
+# the input topic takes; topics we create get this limit (16 MiB).
+DLQ_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+_MAX_ERROR_MESSAGE = 1000
+
+
+def to_ref(msg: Message) -> SourceRef:
+    ts_type, ts = msg.timestamp()
+    headers = msg.headers() or ()
+    return SourceRef(
+        topic=msg.topic(),
+        partition=msg.partition(),
+        offset=msg.offset(),
+        key=msg.key(),
+        value=msg.value(),
+        headers=tuple((k, v if v is not None else b"") for k, v in headers),
+        timestamp_ms=ts if ts_type != 0 else -1,
+    )
+
+
+def dead_letter_headers(ref: SourceRef, dl: DeadLetter) -> list[tuple[str, bytes]]:
+    """The original headers, unchanged, then ours (so ours are the last of each name)."""
+    ours = {
+        H_STAGE: dl.stage,
+        H_CLASS: dl.reason,
+        H_MESSAGE: dl.message[:_MAX_ERROR_MESSAGE],
+        H_TOPIC: ref.topic,
+        H_PARTITION: str(ref.partition),
+        H_OFFSET: str(ref.offset),
+        H_TIMESTAMP: str(ref.timestamp_ms),
+    }
+    return [*ref.headers, *((k, v.encode("utf-8", "replace")) for k, v in ours.items())]
+
+
+def original_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """A dead letter's headers without the ones this service added (for replay)."""
+    return [(k, v) for k, v in headers if k not in DLQ_HEADERS]
+
+
+def header(headers: Iterable[tuple[str, bytes | None]], name: str) -> str | None:
+    """The last value of a header, decoded."""
+    found = None
+    for k, v in headers:
+        if k == name:
+            found = (v or b"").decode("utf-8", "replace")
+    return found
+
+
+def kafka_error(exc: KafkaException) -> KafkaError:
+    err = exc.args[0]
+    assert isinstance(err, KafkaError)
+    return err
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: tuple[tuple[str, str], ...] = ()
+
+
+def ensure_topics(admin_config: dict[str, Any], specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AdminClient(admin_config)
+    existing = admin.list_topics(timeout=15).topics
+    wanted = [
+        NewTopic(s.name, num_partitions=s.partitions, config=dict(s.config))
+        for s in specs
+        if s.name not in existing
+    ]
+    if not wanted:
+        return []
+    created = []
+    for name, fut in admin.create_topics(wanted, operation_timeout=30).items():
+        try:
+            fut.result()
+            created.append(name)
+        except KafkaException as exc:
+            if kafka_error(exc).code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created
+
+
+def service_topics(input_topic: str, output_topic: str, dlq_topic: str, partitions: int) -> list[TopicSpec]:
+    return [
+        TopicSpec(input_topic, partitions),
+        TopicSpec(output_topic, partitions),
+        TopicSpec(dlq_topic, 1, (("max.message.bytes", str(DLQ_MAX_MESSAGE_BYTES)),)),
+    ]
+
+
+def make_consumer(config: dict[str, Any]) -> Consumer:
+    return Consumer({**config, "error_cb": _log_client_error, "logger": log})
+
+
+def make_producer(config: dict[str, Any]) -> Producer:
+    return Producer({**config, "error_cb": _log_client_error, "logger": log})
+
+
+def _log_client_error(err: KafkaError) -> None:
+    # librdkafka reports transient broker trouble here and recovers by itself; only a fatal
+    # error is acted on (by the runner, when the next call raises it).
+    level = logging.ERROR if err.fatal() else logging.WARNING
+    log.log(level, "kafka client: %s", err.str())

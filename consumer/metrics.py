@@ -1,0 +1,142 @@
+"""Every metric, defined once, and the HTTP server for /metrics, /healthz and /readyz.
+
+Names are prefixed ``selftaught_``, in base units, and their labels are bounded sets (no ids
+or free text). ``prometheus_client.start_http_server`` answers every path with metrics, so
+the health endpoints are served here by hand.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+RECORDS = Counter(
+    "selftaught_records_consumed",
+    "Input records by outcome: qualified, below_delta, not_score, sampled_out, invalid, "
+    "dead_lettered (counted when their outcome is committed).",
+    ["outcome"],
+)
+PAIRS = Counter(
+    "selftaught_pairs_generated",
+    "Contrast pairs committed, by generator and mistake type.",
+    ["generator", "mistake_type"],
+)
+CARDS = Counter("selftaught_cards_produced", "Memory cards committed, by kind.", ["kind"])
+DEAD_LETTERS = Counter(
+    "selftaught_dead_letters", "Dead letters committed, by stage and reason.", ["stage", "reason"]
+)
+LATENCY = Histogram(
+    "selftaught_end_to_end_latency_seconds",
+    "From the input record's timestamp to the commit of its outcome.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+COMMIT_SECONDS = Histogram(
+    "selftaught_transaction_duration_seconds",
+    "From begin_transaction to the end of commit_transaction.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TRANSACTIONS = Counter(
+    "selftaught_transactions", "Transactions by result: committed, aborted.", ["result"]
+)
+REBALANCES = Counter(
+    "selftaught_rebalances", "Rebalance events by kind: assigned, revoked, lost.", ["kind"]
+)
+IN_FLIGHT = Gauge("selftaught_in_flight_records", "Records read but not yet committed.")
+PAUSED = Gauge("selftaught_paused_partitions", "Assigned partitions paused by backpressure.")
+ASSIGNED = Gauge("selftaught_assigned_partitions", "Partitions assigned to this instance.")
+LAG = Gauge(
+    "selftaught_consumer_lag_records",
+    "High watermark minus committed position, per assigned partition.",
+    ["topic", "partition"],
+)
+LAST_PROGRESS = Gauge(
+    "selftaught_last_progress_timestamp_seconds",
+    "Unix time of the last committed transaction.",
+)
+READY = Gauge("selftaught_ready", "1 when /readyz answers ready.")
+
+
+@dataclass
+class Health:
+    """What /healthz and /readyz report. Written by the runner, read by the HTTP thread."""
+
+    # /healthz fails when the loop has not polled for this long: well below librdkafka's
+    # max.poll.interval.ms (300 s), so Kubernetes restarts a wedged pod before the group
+    # evicts it.
+    stuck_after_s: float = 60.0
+    last_poll: float = field(default_factory=time.monotonic)
+    producer_ready: bool = False
+    group_joined: bool = False
+    stopped_because: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def polled(self) -> None:
+        self.last_poll = time.monotonic()
+
+    def stop(self, why: str) -> None:
+        with self._lock:
+            self.stopped_because = why
+        READY.set(0)
+
+    def live(self) -> tuple[bool, str]:
+        idle = time.monotonic() - self.last_poll
+        if idle > self.stuck_after_s:
+            return False, f"the consumer loop has not polled for {idle:.0f}s\n"
+        return True, f"ok: last poll {idle:.1f}s ago\n"
+
+    def ready(self) -> tuple[bool, str]:
+        with self._lock:
+            reasons = []
+            if self.stopped_because:
+                reasons.append(f"stopped: {self.stopped_because}")
+            if not self.producer_ready:
+                reasons.append("the transactional producer is not initialised")
+            if not self.group_joined:
+                reasons.append("the consumer has not joined its group")
+        ok = not reasons
+        READY.set(1 if ok else 0)
+        return ok, ("ready\n" if ok else "not ready: " + "; ".join(reasons) + "\n")
+
+
+def serve(health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """Start the HTTP server on a daemon thread; ``port`` 0 picks a free one."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                ok, text = health.live()
+                self._send(200 if ok else 503, text.encode())
+            elif path == "/readyz":
+                ok, text = health.ready()
+                self._send(200 if ok else 503, text.encode())
+            else:
+                self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # scrapes every few seconds would drown the service's own log
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server

@@ -1,0 +1,505 @@
+"""The loop: poll, keep a window of records in flight, commit finished prefixes exactly once.
+
+One asyncio event loop owns all state. librdkafka is called from this loop only (the
+transaction itself runs on a worker thread while the loop waits for it, so nothing else
+touches the queues meanwhile). Per assigned partition, a queue holds the records read, in
+offset order; a record's outcome (two cards, a dead letter, or nothing) is filled in when
+known. Every ``commit_interval_ms`` the contiguous finished prefix of each queue is written in
+one transaction with the offsets that move past it. No transaction is ever open while
+anything slow (the LLM, the registry) is awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from consumer import metrics as m
+from consumer.errors import AuthFailure, Fatal
+from consumer.events import SourceRef
+from consumer.kafka import dead_letter_headers, kafka_error, to_ref
+from consumer.metrics import Health
+from consumer.pipeline import DeadLetter, Outcome, Pending, Pipeline, Produced, Skipped
+from consumer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+_BATCH = 500  # records taken per consume() call
+_IDLE_TICK_S = 0.005  # sleep when consume() returned nothing: latency vs idle CPU
+_TXN_TIMEOUT_S = 30.0  # per librdkafka transactional call; retriable errors are retried
+_ABORTS_BEFORE_REWIND = 3
+_LAG_EVERY_S = 5.0
+
+
+@dataclass(slots=True)
+class Entry:
+    ref: SourceRef
+    outcome: Outcome | None = None
+    task: asyncio.Task[Outcome] | None = None
+
+
+class _Abort(Exception):
+    """The transaction must be aborted (librdkafka said txn_requires_abort)."""
+
+
+Batch = list[tuple[TP, list[Entry]]]
+
+
+class Runner:
+    """Consume-generate-produce, exactly once. See DESIGN.md for the reasoning."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        consumer: Consumer,
+        producer: Producer,
+        health: Health,
+        on_commit: Callable[[dict[TP, int]], None] | None = None,
+    ) -> None:
+        self._s = settings
+        self._pipeline = pipeline
+        self._consumer = consumer
+        self._producer = producer
+        self._health = health
+        self._on_commit = on_commit
+        self._queues: dict[TP, deque[Entry]] = {}
+        self._paused: set[TP] = set()
+        self._in_flight = 0
+        self._stopping = False
+        self._fatal: str | None = None
+        self._auth_failure: str | None = None
+        self._aborts_in_a_row = 0
+        self.committed: dict[TP, int] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop (SIGTERM): the loop drains and returns."""
+        if not self._stopping:
+            log.info("stop requested: draining in-flight work")
+        self._stopping = True
+
+    async def run(self) -> None:
+        """Run until ``request_stop``; raises ``Fatal`` when exactly-once cannot continue.
+
+        On stop, in-flight work gets ``drain_timeout_s`` to finish; keep that inside the pod's
+        terminationGracePeriodSeconds minus one commit (the Helm chart derives it).
+        """
+        await asyncio.to_thread(self._call, self._producer.init_transactions, _TXN_TIMEOUT_S)
+        self._health.producer_ready = True
+        self._consumer.subscribe(
+            [self._s.input_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        try:
+            await self._loop()
+            await self._drain()
+        except BaseException as exc:
+            self._fatal = self._fatal or f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._close()
+
+    async def _loop(self) -> None:
+        interval = self._s.commit_interval_ms / 1000
+        next_commit = time.monotonic() + interval
+        next_lag = 0.0
+        while not self._stopping:
+            msgs = self._poll()
+            for msg in msgs:
+                self._accept(msg)
+            self._apply_backpressure()
+            now = time.monotonic()
+            if now >= next_commit:
+                await self._commit_cycle()
+                next_commit = time.monotonic() + interval
+            if now >= next_lag:
+                self._refresh_lag()
+                next_lag = now + _LAG_EVERY_S
+            await asyncio.sleep(0 if msgs else _IDLE_TICK_S)
+
+    async def _drain(self) -> None:
+        waiting = self._unfinished()
+        log.info(
+            "draining: %d records in flight, %d still generating; up to %.0fs",
+            self._in_flight,
+            waiting,
+            self._s.drain_timeout_s,
+        )
+        self._pause(list(self._queues))
+        deadline = time.monotonic() + self._s.drain_timeout_s
+        interval = self._s.commit_interval_ms / 1000
+        while self._unfinished() and time.monotonic() < deadline:
+            # Keep polling: group membership depends on it. Records that still arrive are not
+            # taken (their offsets are never committed, so the next owner reads them).
+            self._poll()
+            await self._commit_cycle()
+            await asyncio.sleep(interval)
+        await self._commit_cycle()
+        abandoned = self._unfinished()
+        if abandoned:
+            log.warning(
+                "drain deadline reached: %d records abandoned, the next owner redoes them",
+                abandoned,
+            )
+        self._drop(list(self._queues))
+
+    def _close(self) -> None:
+        # close() revokes the assignment (our callback commits what is done unless we are
+        # fatal) and leaves the group at once, so the partitions move without a timeout.
+        try:
+            self._consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("consumer close: %s", exc)
+        self._producer.flush(10)
+        self._health.stop("shut down")
+
+    # -- intake --------------------------------------------------------------------------
+
+    def _poll(self) -> list[Message]:
+        msgs: list[Message] = self._consumer.consume(_BATCH, 0)
+        self._health.polled()
+        if self._fatal:
+            raise Fatal(self._fatal)
+        good = []
+        for msg in msgs:
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+            elif err.fatal():
+                raise Fatal(f"consumer: {err.str()}")
+            else:
+                log.warning("consumer: %s", err.str())
+        return good if not self._stopping else []
+
+    def _accept(self, msg: Message) -> None:
+        queue = self._queues.get((msg.topic(), msg.partition()))
+        if queue is None:
+            return  # fetched before its partition was revoked; the new owner reads it
+        ref = to_ref(msg)
+        entry = Entry(ref)
+        result = self._pipeline.start(ref)
+        if isinstance(result, Produced | DeadLetter | Skipped):
+            entry.outcome = result
+        else:
+            entry.task = asyncio.get_running_loop().create_task(self._guard(result, ref))
+            entry.task.add_done_callback(lambda t, e=entry: self._settle(e, t))
+        queue.append(entry)
+        self._in_flight += 1
+
+    async def _guard(self, pending: Pending, ref: SourceRef) -> Outcome:
+        try:
+            return await pending
+        except (Fatal, AuthFailure):
+            raise
+        except Exception as exc:
+            # A bug, not bad input. It must neither crash the service on one record nor
+            # pass silently: log it with its traceback, count it, and dead-letter the record
+            # so it can be replayed once the bug is fixed.
+            log.exception("internal error at %s[%d]@%d", ref.topic, ref.partition, ref.offset)
+            return DeadLetter("generate", "internal_error", f"{type(exc).__name__}: {exc}")
+
+    def _settle(self, entry: Entry, task: asyncio.Task[Outcome]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, AuthFailure):
+            self._stop_for_auth(str(exc))
+        elif isinstance(exc, Fatal):
+            self._fatal = str(exc)
+        elif exc is None:
+            entry.outcome = task.result()
+
+    def _stop_for_auth(self, why: str) -> None:
+        # Offsets stay where they are: nothing behind the refused call is committed, and
+        # the topic is not dead-lettered for a wrong key. Operators fix the key and restart.
+        if self._auth_failure is None:
+            log.error("LLM credentials refused, consumption stopped: %s", why)
+        self._auth_failure = why
+        self._health.stop(f"LLM authentication failed: {why}")
+        self._pause(list(self._queues))
+
+    def _unfinished(self) -> int:
+        return sum(1 for q in self._queues.values() for e in q if e.outcome is None)
+
+    # -- backpressure --------------------------------------------------------------------
+
+    def _apply_backpressure(self) -> None:
+        if self._auth_failure or self._stopping:
+            return
+        per_tp = self._s.max_in_flight_per_partition
+        total_full = self._in_flight >= self._s.max_in_flight
+        total_low = self._in_flight <= self._s.max_in_flight // 2
+        pause, resume = [], []
+        for tp, q in self._queues.items():
+            if tp in self._paused:
+                if total_low and len(q) <= per_tp // 2:
+                    resume.append(tp)
+            elif total_full or len(q) >= per_tp:
+                pause.append(tp)
+        self._pause(pause)
+        if resume:
+            self._consumer.resume([TopicPartition(t, p) for t, p in resume])
+            self._paused.difference_update(resume)
+        m.PAUSED.set(len(self._paused))
+        m.IN_FLIGHT.set(self._in_flight)
+
+    def _pause(self, tps: list[TP]) -> None:
+        fresh = [tp for tp in tps if tp not in self._paused]
+        if fresh:
+            self._consumer.pause([TopicPartition(t, p) for t, p in fresh])
+            self._paused.update(fresh)
+            m.PAUSED.set(len(self._paused))
+
+    # -- committing ----------------------------------------------------------------------
+
+    def _collect(self, only: set[TP] | None = None) -> Batch:
+        batch: Batch = []
+        for tp, q in self._queues.items():
+            if only is not None and tp not in only:
+                continue
+            n = 0
+            for entry in q:
+                if entry.outcome is None:
+                    break
+                n += 1
+            if n:
+                batch.append((tp, list(itertools.islice(q, n))))
+        return batch
+
+    async def _commit_cycle(self) -> None:
+        batch = self._collect()
+        if not batch:
+            return
+        try:
+            await asyncio.to_thread(self._transact, batch)
+        except _Abort as exc:
+            self._abort(str(exc))
+            return
+        self._aborts_in_a_row = 0
+        self._committed(batch)
+
+    def _transact(self, batch: Batch) -> None:
+        """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
+        p = self._producer
+        started = time.monotonic()
+        self._call(p.begin_transaction)
+        for _, entries in batch:
+            for entry in entries:
+                self._produce_outcome(entry)
+        offsets = [
+            TopicPartition(t, part, entries[-1].ref.offset + 1) for (t, part), entries in batch
+        ]
+        self._call(
+            p.send_offsets_to_transaction,
+            offsets,
+            self._consumer.consumer_group_metadata(),
+            _TXN_TIMEOUT_S,
+        )
+        self._call(p.commit_transaction, _TXN_TIMEOUT_S)
+        m.COMMIT_SECONDS.observe(time.monotonic() - started)
+
+    def _produce_outcome(self, entry: Entry) -> None:
+        out, ref = entry.outcome, entry.ref
+        if isinstance(out, Produced):
+            for value in out.cards:
+                self._produce(self._s.output_topic, out.key, value, None)
+        elif isinstance(out, DeadLetter):
+            self._produce(self._s.dlq_topic, ref.key, ref.value, dead_letter_headers(ref, out))
+
+    def _produce(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[Any] | None
+    ) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=headers)
+                return
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: let deliveries drain
+            except KafkaException as exc:
+                raise self._classify(exc, "produce") from exc
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A transactional call, retried while librdkafka says it is retriable."""
+        delay = 0.1
+        while True:
+            try:
+                return fn(*args)
+            except KafkaException as exc:
+                err = kafka_error(exc)
+                if err.retriable() and not err.fatal() and not err.txn_requires_abort():
+                    log.warning("%s: %s (retrying)", fn.__name__, err.str())
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                raise self._classify(exc, fn.__name__) from exc
+
+    @staticmethod
+    def _classify(exc: KafkaException, what: str) -> Exception:
+        err = kafka_error(exc)
+        if err.txn_requires_abort():
+            return _Abort(f"{what}: {err.str()}")
+        return Fatal(f"{what}: {err.str()}")
+
+    def _abort(self, why: str) -> None:
+        """Abort the open transaction; retry the same outcomes, or rewind if that keeps failing.
+
+        The outcomes are still in memory and nothing of the aborted transaction is visible,
+        so the next cycle simply writes them again: no generation is redone. Only when the
+        same work aborts repeatedly do we rewind to the committed offsets (DESIGN.md).
+        """
+        m.TRANSACTIONS.labels("aborted").inc()
+        self._aborts_in_a_row += 1
+        log.warning("transaction aborted (%d in a row): %s", self._aborts_in_a_row, why)
+        self._call(self._producer.abort_transaction, _TXN_TIMEOUT_S)
+        if self._aborts_in_a_row >= _ABORTS_BEFORE_REWIND:
+            self._rewind()
+            self._aborts_in_a_row = 0
+
+    def _rewind(self) -> None:
+        tps = list(self._queues)
+        self._drop(tps)
+        for tp in tps:
+            self._queues[tp] = deque()
+        if not tps:
+            return
+        committed = self._consumer.committed([TopicPartition(t, p) for t, p in tps], 30)
+        reset = OFFSET_END if self._s.kafka_extra.get("auto.offset.reset") == "latest" else OFFSET_BEGINNING
+        for tp in committed:
+            target = TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else reset)
+            try:
+                self._consumer.seek(target)
+            except KafkaException as exc:
+                # A partition not fetching yet cannot seek; re-assigning it at the committed
+                # offset has the same effect.
+                log.warning("seek %s[%d]: %s; re-assigning", tp.topic, tp.partition, exc)
+                self._consumer.incremental_unassign([TopicPartition(tp.topic, tp.partition)])
+                self._consumer.incremental_assign([target])
+        log.warning("rewound %d partitions to their committed offsets", len(tps))
+
+    def _committed(self, batch: Batch) -> None:
+        now = time.time()
+        for tp, entries in batch:
+            q = self._queues.get(tp)
+            for _ in entries:
+                if q:
+                    q.popleft()
+            self._in_flight -= len(entries)
+            self.committed[tp] = entries[-1].ref.offset + 1
+            for entry in entries:
+                _count(entry, now)
+        m.TRANSACTIONS.labels("committed").inc()
+        m.LAST_PROGRESS.set(now)
+        m.IN_FLIGHT.set(self._in_flight)
+        if self._on_commit is not None:
+            self._on_commit(dict(self.committed))
+
+    def _refresh_lag(self) -> None:
+        for (topic, part) in self._queues:
+            try:
+                _, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, part), cached=True
+                )
+            except KafkaException:
+                continue
+            pos = self.committed.get((topic, part))
+            if high >= 0 and pos is not None:
+                m.LAG.labels(topic, str(part)).set(max(0, high - pos))
+
+    # -- rebalances (called from inside consume) --------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        m.REBALANCES.labels("assigned").inc()
+        self._health.group_joined = True
+        for tp in partitions:
+            self._queues.setdefault((tp.topic, tp.partition), deque())
+        m.ASSIGNED.set(len(self._queues))
+        if partitions:
+            log.info("assigned %s", _names(partitions))
+        if self._auth_failure or self._stopping:
+            self._pause([(tp.topic, tp.partition) for tp in partitions])
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        m.REBALANCES.labels("revoked").inc()
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if not self._fatal and self._health.producer_ready:
+            # Commit what is done for the partitions leaving us; the next owner starts
+            # from there and redoes only the rest.
+            batch = self._collect(only=revoked)
+            if batch:
+                try:
+                    self._transact(batch)
+                    self._committed(batch)
+                except _Abort as exc:
+                    m.TRANSACTIONS.labels("aborted").inc()
+                    log.warning("commit on revoke aborted, the next owner redoes it: %s", exc)
+                    self._call(self._producer.abort_transaction, _TXN_TIMEOUT_S)
+                except Fatal as exc:
+                    self._fatal = str(exc)
+        self._drop(list(revoked))
+        if partitions:
+            log.info("revoked %s", _names(partitions))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The session expired: another instance may own these already. Nothing of theirs
+        # may be committed; a late commit would be fenced by the broker anyway.
+        m.REBALANCES.labels("lost").inc()
+        log.warning("assignment lost: %s", _names(partitions))
+        self._drop([(tp.topic, tp.partition) for tp in partitions])
+
+    def _drop(self, tps: list[TP]) -> None:
+        for tp in tps:
+            q = self._queues.pop(tp, None)
+            self._paused.discard(tp)
+            if not q:
+                continue
+            for entry in q:
+                if entry.task is not None and not entry.task.done():
+                    entry.task.cancel()
+            self._in_flight -= len(q)
+            with contextlib.suppress(KeyError):
+                m.LAG.remove(tp[0], str(tp[1]))
+        m.ASSIGNED.set(len(self._queues))
+        m.IN_FLIGHT.set(self._in_flight)
+        m.PAUSED.set(len(self._paused))
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+
+
+def _count(entry: Entry, now: float) -> None:
+    out = entry.outcome
+    if isinstance(out, Produced):
+        m.RECORDS.labels("qualified").inc()
+        m.PAIRS.labels(out.generator, out.mistake_type).inc()
+        m.CARDS.labels("critic_calibration").inc()
+        m.CARDS.labels("failure_pattern").inc()
+    elif isinstance(out, DeadLetter):
+        m.RECORDS.labels("dead_lettered" if out.stage == "generate" else "invalid").inc()
+        m.DEAD_LETTERS.labels(out.stage, out.reason).inc()
+    elif isinstance(out, Skipped):
+        m.RECORDS.labels(out.why.value).inc()
+    if entry.ref.timestamp_ms > 0:
+        m.LATENCY.observe(max(0.0, now - entry.ref.timestamp_ms / 1000))

@@ -1,0 +1,47 @@
+"""Pure: is a proposed wrong evaluation a real contrast? One validator for every generator."""
+
+from __future__ import annotations
+
+import math
+
+from consumer.errors import GenerationFailed
+from consumer.events import ScoreEvent, WrongEvaluation
+from consumer.qualify import Scale
+
+_EPSILON = 1e-9
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def contrast_problem(
+    event: ScoreEvent, wrong: WrongEvaluation, scale: Scale, min_contrast: float
+) -> str | None:
+    """What is wrong with the proposal, or ``None`` when it is a valid contrast."""
+    phi = wrong.phi_after
+    if not math.isfinite(phi):
+        return f"the wrong Φ_after is {phi}"
+    if not scale.contains(phi):
+        return f"the wrong Φ_after {phi:g} is outside [{scale.low:g}, {scale.high:g}]"
+    gap = abs(phi - event.score.phi_after)
+    if gap + _EPSILON < min_contrast:
+        return (
+            f"the wrong Φ_after {phi:g} is only {gap:g} from the correct "
+            f"{event.score.phi_after:g} (at least {min_contrast:g} needed)"
+        )
+    if not wrong.reasoning.strip():
+        return "the wrong reasoning is empty"
+    if _normalised(wrong.reasoning) == _normalised(event.score.reasoning):
+        return "the wrong reasoning repeats the correct reasoning"
+    return None
+
+
+def ensure_contrast(
+    event: ScoreEvent, wrong: WrongEvaluation, scale: Scale, min_contrast: float
+) -> WrongEvaluation:
+    """The proposal unchanged if valid; ``GenerationFailed`` otherwise."""
+    problem = contrast_problem(event, wrong, scale, min_contrast)
+    if problem is not None:
+        raise GenerationFailed("invalid_contrast", problem)
+    return wrong

@@ -1,0 +1,113 @@
+"""Values for unit tests: events as the contract describes them."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import fastavro
+
+from consumer import schemas
+from consumer.codec import without_logical_types
+from consumer.events import ScoreData, ScoreEvent, TraceEvent
+
+
+def score_data(phi_before: float = 3.0, phi_after: float = 6.0, **kw: Any) -> ScoreData:
+    base: dict[str, Any] = {
+        "state_before": "3 tests failing",
+        "action_name": "edit_file",
+        "state_after": "1 test failing",
+        "phi_before": phi_before,
+        "phi_after": phi_after,
+        "reasoning": "Two of three failures are fixed; one remains.",
+    }
+    base.update(kw)
+    return ScoreData(**base)
+
+
+def trace_event(kind: str = "score", event_id: str = "ev-1", **score_kw: Any) -> TraceEvent:
+    return TraceEvent(
+        event_id=event_id,
+        trace_id="tr-1",
+        kind=kind,
+        purpose="make the suite pass",
+        step=2,
+        timestamp_ms=1_700_000_000_000,
+        agent_id=None,
+        score=score_data(**score_kw) if kind == "score" else None,
+    )
+
+
+def score_event(event_id: str = "ev-1", phi_before: float = 3.0, phi_after: float = 6.0) -> ScoreEvent:
+    e = trace_event(event_id=event_id, phi_before=phi_before, phi_after=phi_after)
+    assert e.score is not None
+    return ScoreEvent(
+        event_id=e.event_id,
+        trace_id=e.trace_id,
+        purpose=e.purpose,
+        step=e.step,
+        timestamp_ms=e.timestamp_ms,
+        agent_id=e.agent_id,
+        score=e.score,
+    )
+
+
+def event_record(event_id: str = "ev-1", kind: str = "score", **score: Any) -> dict[str, Any]:
+    s = {
+        "state_before": "before",
+        "action_name": "act",
+        "state_after": "after",
+        "phi_before": 2.0,
+        "phi_after": 5.0,
+        "reasoning": "because",
+    }
+    s.update(score)
+    return {
+        "event_id": event_id,
+        "trace_id": "tr-" + event_id,
+        "kind": kind,
+        "purpose": "purpose",
+        "step": 1,
+        "timestamp_ms": 1_700_000_000_000,
+        "agent_id": None,
+        "score": s if kind == "score" else None,
+    }
+
+
+def avro(schema_json: dict[str, Any], record: dict[str, Any], schema_id: int) -> bytes:
+    buf = io.BytesIO()
+    buf.write(b"\x00" + schema_id.to_bytes(4, "big"))
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(without_logical_types(schema_json)), record)
+    return buf.getvalue()
+
+
+def evolved_schema() -> dict[str, Any]:
+    """The input schema with one more optional field, as a newer producer would write it."""
+    s = json.loads(schemas.text(schemas.TRACE_EVENT))
+    s["fields"].append({"name": "tenant", "type": ["null", "string"], "default": None})
+    return s
+
+
+class MemorySchemas:
+    """An in-process schema source (for unit tests of the codec: no network)."""
+
+    def __init__(self, by_id: dict[int, str]) -> None:
+        self.by_id = by_id
+        self.fetches = 0
+
+    def schema_text(self, schema_id: int) -> str:
+        from consumer.errors import DecodeError
+
+        self.fetches += 1
+        if schema_id not in self.by_id:
+            raise DecodeError("unknown_schema_id", f"no schema {schema_id}")
+        return self.by_id[schema_id]
+
+    def register(self, subject: str, schema_text: str) -> int:
+        for i, t in self.by_id.items():
+            if t == schema_text:
+                return i
+        new = max(self.by_id, default=0) + 1
+        self.by_id[new] = schema_text
+        return new

@@ -1,0 +1,81 @@
+import pytest
+
+from consumer.errors import ConfigError
+from consumer.settings import kafka_passthrough, load, resolve_instance_id
+
+
+def test_defaults_are_the_contract_defaults() -> None:
+    s = load({})
+    assert (s.input_topic, s.output_topic, s.dlq_topic) == (
+        "agent.trace-events",
+        "agent.memory-cards",
+        "agent.trace-events.dlq",
+    )
+    assert s.group_id == "selftaught-calibrator" and s.http_port == 9400
+    assert (s.min_delta, s.phi_min, s.phi_max, s.sample_rate) == (0.5, 0, 10, 1.0)
+    assert (s.min_contrast, s.trust_score) == (1.0, 0.7)
+    assert s.backend == "rules"
+
+
+def test_backend_auto_follows_the_api_key() -> None:
+    assert load({"ANTHROPIC_API_KEY": "sk-test"}).backend == "anthropic"
+    assert load({"ANTHROPIC_API_KEY": "sk-test", "SELFTAUGHT_LLM_BACKEND": "rules"}).backend == "rules"
+
+
+def test_one_clear_line_per_mistake() -> None:
+    with pytest.raises(ConfigError) as exc:
+        load(
+            {
+                "SELFTAUGHT_MIN_DELTA": "lots",
+                "SELFTAUGHT_SAMPLE_RATE": "1.5",
+                "SELFTAUGHT_LLM_BACKEND": "gpt",
+                "SELFTAUGHT_MIN_DELT": "1",
+            }
+        )
+    lines = exc.value.lines
+    assert len(lines) == 4
+    assert any(line.startswith("SELFTAUGHT_MIN_DELTA:") and "'lots'" in line for line in lines)
+    assert any(line.startswith("SELFTAUGHT_SAMPLE_RATE:") for line in lines)
+    assert any(line.startswith("SELFTAUGHT_LLM_BACKEND:") for line in lines)
+    assert any(line.startswith("SELFTAUGHT_MIN_DELT:") and "unknown" in line for line in lines)
+
+
+def test_scale_must_be_a_range() -> None:
+    with pytest.raises(ConfigError) as exc:
+        load({"SELFTAUGHT_PHI_MIN": "5", "SELFTAUGHT_PHI_MAX": "5"})
+    assert "PHI_MAX" in exc.value.lines[0]
+
+
+def test_kafka_passthrough_and_owned_keys() -> None:
+    env = {"SELFTAUGHT_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "SELFTAUGHT_KAFKA_SASL_PASSWORD": "pw"}
+    assert kafka_passthrough(env) == {"security.protocol": "SASL_SSL", "sasl.password": "pw"}
+    s = load(env)
+    assert s.consumer_config()["security.protocol"] == "SASL_SSL"
+    assert s.producer_config("pod-0")["sasl.password"] == "pw"
+    assert s.masked()["kafka"]["sasl.password"] == "***"
+    with pytest.raises(ConfigError) as exc:
+        load({"SELFTAUGHT_KAFKA_ISOLATION_LEVEL": "read_uncommitted"})
+    assert "isolation.level" in exc.value.lines[0]
+
+
+def test_exactly_once_settings() -> None:
+    s = load({})
+    c, p = s.consumer_config(), s.producer_config("pod-3")
+    assert c["isolation.level"] == "read_committed" and c["enable.auto.commit"] is False
+    assert c["partition.assignment.strategy"] == "cooperative-sticky"
+    assert p["transactional.id"] == "selftaught-calibrator-pod-3"
+
+
+def test_secrets_are_masked() -> None:
+    s = load({"ANTHROPIC_API_KEY": "sk-secret-value", "SELFTAUGHT_SCHEMA_REGISTRY_PASSWORD": "hunter2"})
+    text = repr(s.masked()) + repr(s)
+    assert "sk-secret-value" not in text and "hunter2" not in text
+
+
+def test_instance_id_is_stable_when_named_and_unique_otherwise() -> None:
+    s = load({"SELFTAUGHT_INSTANCE_ID": "calibrator-2"})
+    assert resolve_instance_id(s, {})[0] == "calibrator-2"
+    plain = load({})
+    k8s = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "calibrator-0"}
+    assert resolve_instance_id(plain, k8s)[0] == "calibrator-0"
+    assert resolve_instance_id(plain, {})[0] != resolve_instance_id(plain, {})[0]

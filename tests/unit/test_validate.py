@@ -1,0 +1,46 @@
+import math
+
+import pytest
+
+from consumer.errors import GenerationFailed
+from consumer.events import MistakeType, WrongEvaluation
+from consumer.qualify import Scale
+from consumer.validate import contrast_problem, ensure_contrast
+from tests.unit.factories import score_event
+
+E = score_event(phi_before=3, phi_after=6)
+S = Scale(0, 10)
+
+
+def wrong(phi: float, reasoning: str = "flawed") -> WrongEvaluation:
+    return WrongEvaluation(phi, reasoning, MistakeType.OTHER)
+
+
+@pytest.mark.parametrize(
+    ("w", "needle"),
+    [
+        (wrong(math.nan), "nan"),
+        (wrong(11), "outside"),
+        (wrong(-1), "outside"),
+        (wrong(6.5), "only 0.5"),
+        (wrong(9, "   "), "empty"),
+        (wrong(9, "two of THREE failures are fixed;  one remains."), "repeats"),
+    ],
+)
+def test_problems_are_named(w: WrongEvaluation, needle: str) -> None:
+    problem = contrast_problem(E, w, S, 1.0)
+    assert problem is not None and needle in problem.lower()
+    with pytest.raises(GenerationFailed) as exc:
+        ensure_contrast(E, w, S, 1.0)
+    assert exc.value.reason == "invalid_contrast" and exc.value.stage == "generate"
+
+
+@pytest.mark.parametrize("phi", [5.0, 7.0, 0.0, 10.0])
+def test_a_real_contrast_passes(phi: float) -> None:
+    assert contrast_problem(E, wrong(phi), S, 1.0) is None
+
+
+def test_unknown_mistake_text_maps_to_other() -> None:
+    assert MistakeType.parse("Sycophancy") is MistakeType.SYCOPHANCY
+    assert MistakeType.parse("ignored evidence") is MistakeType.IGNORED_EVIDENCE
+    assert MistakeType.parse("overconfidence") is MistakeType.OTHER
