@@ -64,7 +64,7 @@ def test_outcomes_for_every_kind_of_record() -> None:
     assert outcome(p, avro(TRACE, event_record("b", phi_after=2.2), 1)) == Skipped(Skip.BELOW_DELTA)
     nan = outcome(p, avro(TRACE, event_record("c", phi_after=math.nan), 1))
     assert isinstance(nan, DeadLetter) and (nan.stage, nan.reason) == ("validate", "phi_not_finite")
-    junk = outcome(p, b"junk")
+    junk = outcome(p, b"junk record")
     assert isinstance(junk, DeadLetter) and (junk.stage, junk.reason) == ("decode", "bad_magic_byte")
     unknown = outcome(p, avro(TRACE, event_record("d"), 77))
     assert isinstance(unknown, DeadLetter) and unknown.reason == "unknown_schema_id"
