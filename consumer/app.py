@@ -54,9 +54,11 @@ def make_generator(s: Settings) -> ContrastGenerator:
     return AnthropicGenerator.from_settings(s)
 
 
-async def _output_schema_id(s: Settings, registry: RegistryClient, health: metrics.Health) -> int:
+async def _output_schema_id(
+    s: Settings, registry: RegistryClient, health: metrics.Health, stop: _Stop
+) -> int | None:
     delay = 1.0
-    while True:
+    while not stop.requested:
         try:
             subject = schemas.subject(s.output_topic)
             text = schemas.text(schemas.MEMORY_CARD)
@@ -66,6 +68,7 @@ async def _output_schema_id(s: Settings, registry: RegistryClient, health: metri
             health.polled()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+    return None
 
 
 async def serve(
@@ -79,6 +82,46 @@ async def serve(
 ) -> int:
     """Run the service until SIGTERM/SIGINT or a fatal error; return the exit code."""
     health = health or metrics.Health()
+    # Signals are handled from the first moment: a pod told to stop while it is still
+    # starting exits cleanly instead of being killed half-way.
+    stop = _Stop()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.request)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+    try:
+        return await _serve(s, environ, health, stop, on_commit, on_runner, http)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+class _Stop:
+    """A stop request that reaches the runner whenever it exists."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.runner: Runner | None = None
+
+    def request(self) -> None:
+        self.requested = True
+        if self.runner is not None:
+            self.runner.request_stop()
+
+
+async def _serve(
+    s: Settings,
+    environ: Mapping[str, str],
+    health: metrics.Health,
+    stop: _Stop,
+    on_commit: Callable[[dict[TP, int]], None] | None,
+    on_runner: Callable[[Runner], None] | None,
+    http: bool,
+) -> int:
     instance_id, source = resolve_instance_id(s, environ)
     log.info(
         "starting selftaught-consumer",
@@ -95,41 +138,39 @@ async def serve(
         log.info("serving /metrics /healthz /readyz on port %d", server.server_address[1])
     registry = registry_client(s)
     generator = make_generator(s)
-    schema_id = await _output_schema_id(s, registry, health)
-    pipeline = Pipeline(
-        decoder=EventDecoder(registry),
-        criteria=Criteria(Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars),
-        generator=generator,
-        encoder=CardEncoder(schema_id),
-        policy=CardPolicy(s.trust_score, s.card_text_chars),
-        min_contrast=s.min_contrast,
-    )
-    runner = Runner(
-        s,
-        pipeline,
-        kafka.make_consumer(s.consumer_config()),
-        kafka.make_producer(s.producer_config(instance_id)),
-        health,
-        on_commit=on_commit,
-    )
-    if on_runner is not None:
-        on_runner(runner)
-    loop = asyncio.get_running_loop()
-    installed: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, runner.request_stop)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread
-            pass
     try:
+        schema_id = await _output_schema_id(s, registry, health, stop)
+        if schema_id is None:
+            log.info("stopped before start-up finished")
+            return 0
+        pipeline = Pipeline(
+            decoder=EventDecoder(registry),
+            criteria=Criteria(
+                Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars
+            ),
+            generator=generator,
+            encoder=CardEncoder(schema_id),
+            policy=CardPolicy(s.trust_score, s.card_text_chars),
+            min_contrast=s.min_contrast,
+        )
+        runner = Runner(
+            s,
+            pipeline,
+            kafka.make_consumer(s.consumer_config()),
+            kafka.make_producer(s.producer_config(instance_id)),
+            health,
+            on_commit=on_commit,
+        )
+        stop.runner = runner
+        if stop.requested:
+            runner.request_stop()
+        if on_runner is not None:
+            on_runner(runner)
         await runner.run()
     except Fatal as exc:
         log.error("fatal, exiting so the orchestrator restarts us: %s", exc)
         return 1
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
         await generator.aclose()
     log.info("stopped cleanly")
     return 0

@@ -91,9 +91,7 @@ def build_cards(
             f"Flawed reasoning: {w.reasoning}",
             lim,
         ),
-        strategy=shorten(
-            f"AVOID {w.mistake_type.value}: {_AVOID[w.mistake_type]}.", lim
-        ),
+        strategy=shorten(f"AVOID {w.mistake_type.value}: {_AVOID[w.mistake_type]}.", lim),
         scope=MemoryScope(agent_roles=("critic",)),
         mistake_type=w.mistake_type.value,
         phi_after=w.phi_after,

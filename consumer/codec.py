@@ -153,9 +153,7 @@ class EventDecoder:
         try:
             record = fastavro.schemaless_reader(buf, writer, reader)
         except _AVRO_ERRORS as exc:
-            raise DecodeError(
-                "bad_avro", f"{type(exc).__name__}: {str(exc)[:200]}"
-            ) from exc
+            raise DecodeError("bad_avro", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         except fastavro.read.SchemaResolutionError as exc:
             raise DecodeError("schema_mismatch", str(exc)[:300]) from exc
         if buf.tell() != len(raw):

@@ -108,7 +108,9 @@ def ensure_topics(admin_config: dict[str, Any], specs: Iterable[TopicSpec]) -> l
     return created
 
 
-def service_topics(input_topic: str, output_topic: str, dlq_topic: str, partitions: int) -> list[TopicSpec]:
+def service_topics(
+    input_topic: str, output_topic: str, dlq_topic: str, partitions: int
+) -> list[TopicSpec]:
     return [
         TopicSpec(input_topic, partitions),
         TopicSpec(output_topic, partitions),

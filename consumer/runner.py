@@ -385,16 +385,20 @@ class Runner:
         if not tps:
             return
         committed = self._consumer.committed([TopicPartition(t, p) for t, p in tps], 30)
-        reset = OFFSET_END if self._s.kafka_extra.get("auto.offset.reset") == "latest" else OFFSET_BEGINNING
-        for tp in committed:
-            target = TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else reset)
+        reset = (
+            OFFSET_END
+            if self._s.kafka_extra.get("auto.offset.reset") == "latest"
+            else OFFSET_BEGINNING
+        )
+        for c in committed:
+            target = TopicPartition(c.topic, c.partition, c.offset if c.offset >= 0 else reset)
             try:
                 self._consumer.seek(target)
             except KafkaException as exc:
                 # A partition not fetching yet cannot seek; re-assigning it at the committed
                 # offset has the same effect.
-                log.warning("seek %s[%d]: %s; re-assigning", tp.topic, tp.partition, exc)
-                self._consumer.incremental_unassign([TopicPartition(tp.topic, tp.partition)])
+                log.warning("seek %s[%d]: %s; re-assigning", c.topic, c.partition, exc)
+                self._consumer.incremental_unassign([TopicPartition(c.topic, c.partition)])
                 self._consumer.incremental_assign([target])
         log.warning("rewound %d partitions to their committed offsets", len(tps))
 
@@ -416,7 +420,7 @@ class Runner:
             self._on_commit(dict(self.committed))
 
     def _refresh_lag(self) -> None:
-        for (topic, part) in self._queues:
+        for topic, part in self._queues:
             try:
                 _, high = self._consumer.get_watermark_offsets(
                     TopicPartition(topic, part), cached=True

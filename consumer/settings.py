@@ -218,4 +218,7 @@ def resolve_instance_id(settings: Settings, environ: Mapping[str, str]) -> tuple
     if environ.get("KUBERNETES_SERVICE_HOST") and environ.get("HOSTNAME"):
         return environ["HOSTNAME"], "HOSTNAME (the pod's name)"
     unique = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    return unique, "generated, unique to this process (set SELFTAUGHT_INSTANCE_ID to make it stable)"
+    return (
+        unique,
+        "generated, unique to this process (set SELFTAUGHT_INSTANCE_ID to make it stable)",
+    )

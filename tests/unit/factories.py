@@ -39,7 +39,9 @@ def trace_event(kind: str = "score", event_id: str = "ev-1", **score_kw: Any) ->
     )
 
 
-def score_event(event_id: str = "ev-1", phi_before: float = 3.0, phi_after: float = 6.0) -> ScoreEvent:
+def score_event(
+    event_id: str = "ev-1", phi_before: float = 3.0, phi_after: float = 6.0
+) -> ScoreEvent:
     e = trace_event(event_id=event_id, phi_before=phi_before, phi_after=phi_after)
     assert e.score is not None
     return ScoreEvent(
@@ -78,7 +80,9 @@ def event_record(event_id: str = "ev-1", kind: str = "score", **score: Any) -> d
 def avro(schema_json: dict[str, Any], record: dict[str, Any], schema_id: int) -> bytes:
     buf = io.BytesIO()
     buf.write(b"\x00" + schema_id.to_bytes(4, "big"))
-    fastavro.schemaless_writer(buf, fastavro.parse_schema(without_logical_types(schema_json)), record)
+    fastavro.schemaless_writer(
+        buf, fastavro.parse_schema(without_logical_types(schema_json)), record
+    )
     return buf.getvalue()
 
 

@@ -18,8 +18,12 @@ def pair(reasoning: str = "It merely tried.") -> ContrastPair:
 def test_ids_follow_the_contract_formula() -> None:
     ok, bad = build_cards(pair(), POLICY, now_ms=123)
     assert ok.pair_id == bad.pair_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "selftaught/pair/ev-42"))
-    assert ok.card_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "selftaught/card/ev-42/critic_calibration"))
-    assert bad.card_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "selftaught/card/ev-42/failure_pattern"))
+    assert ok.card_id == str(
+        uuid.uuid5(uuid.NAMESPACE_URL, "selftaught/card/ev-42/critic_calibration")
+    )
+    assert bad.card_id == str(
+        uuid.uuid5(uuid.NAMESPACE_URL, "selftaught/card/ev-42/failure_pattern")
+    )
 
 
 def test_the_two_cards_carry_the_contract_semantics() -> None:
@@ -31,7 +35,11 @@ def test_the_two_cards_carry_the_contract_semantics() -> None:
     assert ok.scope is None and bad.scope is not None and bad.scope.agent_roles == ("critic",)
     for c in (ok, bad):
         assert c.trust_score == 0.7 and c.created_by == "self_taught" and c.status == "candidate"
-        assert c.generator == "rules/1" and c.source_event_id == "ev-42" and c.source_trace_id == "tr-1"
+        assert (
+            c.generator == "rules/1"
+            and c.source_event_id == "ev-42"
+            and c.source_trace_id == "tr-1"
+        )
         assert c.created_at_ms == 123
     assert "Two of three failures are fixed" in ok.content and "6" in ok.content
     assert "It merely tried." in bad.content and "9" in bad.content
@@ -39,6 +47,6 @@ def test_the_two_cards_carry_the_contract_semantics() -> None:
 
 
 def test_long_text_is_shortened_with_a_marker_never_dropped() -> None:
-    ok, bad = build_cards(pair("r" * 50_000), CardPolicy(0.7, 1000), now_ms=1)
+    _ok, bad = build_cards(pair("r" * 50_000), CardPolicy(0.7, 1000), now_ms=1)
     assert len(bad.content) == 1000 and bad.content.endswith(TRUNCATION_MARKER)
     assert shorten("short", 1000) == "short"

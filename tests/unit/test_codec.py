@@ -54,7 +54,7 @@ def test_unknown_schema_id_is_a_decode_error() -> None:
         (None, "null_value"),
         (b"", "too_short"),
         (b"\x00\x00\x00", "too_short"),
-        (b"{\"json\": true}", "bad_magic_byte"),
+        (b'{"json": true}', "bad_magic_byte"),
         (b"\x00\xff\xff\xff\xfe rest", "unknown_schema_id"),
     ],
 )
@@ -81,7 +81,9 @@ def test_invalid_utf8_is_a_decode_error() -> None:
 
 
 def test_card_round_trip_through_the_registered_schema() -> None:
-    pair = ContrastPair(score_event(), WrongEvaluation(9, "flawed", MistakeType.SYCOPHANCY), "rules/1")
+    pair = ContrastPair(
+        score_event(), WrongEvaluation(9, "flawed", MistakeType.SYCOPHANCY), "rules/1"
+    )
     for card in build_cards(pair, CardPolicy(0.7, 16_000), 5):
         raw = CardEncoder(12).encode(card)
         assert read_header(raw) == 12

@@ -15,7 +15,9 @@ TRACE = json.loads(schemas.text(schemas.TRACE_EVENT))
 
 
 def pipeline() -> Pipeline:
-    src = MemorySchemas({1: schemas.text(schemas.TRACE_EVENT), 2: schemas.text(schemas.MEMORY_CARD)})
+    src = MemorySchemas(
+        {1: schemas.text(schemas.TRACE_EVENT), 2: schemas.text(schemas.MEMORY_CARD)}
+    )
     return Pipeline(
         decoder=EventDecoder(src),
         criteria=Criteria(Scale(0, 10), 0.5, 1.0, 1000),
@@ -65,6 +67,9 @@ def test_outcomes_for_every_kind_of_record() -> None:
     nan = outcome(p, avro(TRACE, event_record("c", phi_after=math.nan), 1))
     assert isinstance(nan, DeadLetter) and (nan.stage, nan.reason) == ("validate", "phi_not_finite")
     junk = outcome(p, b"junk record")
-    assert isinstance(junk, DeadLetter) and (junk.stage, junk.reason) == ("decode", "bad_magic_byte")
+    assert isinstance(junk, DeadLetter) and (junk.stage, junk.reason) == (
+        "decode",
+        "bad_magic_byte",
+    )
     unknown = outcome(p, avro(TRACE, event_record("d"), 77))
     assert isinstance(unknown, DeadLetter) and unknown.reason == "unknown_schema_id"

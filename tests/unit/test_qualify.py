@@ -33,7 +33,9 @@ def test_small_change_is_below_delta(before: float, after: float) -> None:
 
 
 @pytest.mark.parametrize(("before", "after"), [(0.1, 0.6), (7.0, 7.5), (0.3, -0.0 + 0.8), (6, 5.5)])
-def test_delta_exactly_at_threshold_qualifies_despite_float_rounding(before: float, after: float) -> None:
+def test_delta_exactly_at_threshold_qualifies_despite_float_rounding(
+    before: float, after: float
+) -> None:
     assert isinstance(qualify(trace_event(phi_before=before, phi_after=after), CRIT), ScoreEvent)
 
 

@@ -19,7 +19,9 @@ def test_defaults_are_the_contract_defaults() -> None:
 
 def test_backend_auto_follows_the_api_key() -> None:
     assert load({"ANTHROPIC_API_KEY": "sk-test"}).backend == "anthropic"
-    assert load({"ANTHROPIC_API_KEY": "sk-test", "SELFTAUGHT_LLM_BACKEND": "rules"}).backend == "rules"
+    assert (
+        load({"ANTHROPIC_API_KEY": "sk-test", "SELFTAUGHT_LLM_BACKEND": "rules"}).backend == "rules"
+    )
 
 
 def test_one_clear_line_per_mistake() -> None:
@@ -67,7 +69,9 @@ def test_exactly_once_settings() -> None:
 
 
 def test_secrets_are_masked() -> None:
-    s = load({"ANTHROPIC_API_KEY": "sk-secret-value", "SELFTAUGHT_SCHEMA_REGISTRY_PASSWORD": "hunter2"})
+    s = load(
+        {"ANTHROPIC_API_KEY": "sk-secret-value", "SELFTAUGHT_SCHEMA_REGISTRY_PASSWORD": "hunter2"}
+    )
     text = repr(s.masked()) + repr(s)
     assert "sk-secret-value" not in text and "hunter2" not in text
 

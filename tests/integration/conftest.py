@@ -1,0 +1,48 @@
+"""The real stack for integration tests: Kafka and the registry, started once per session.
+
+``bash deploy/local/stack.sh up`` is idempotent, so a stack that is already running (the
+README's test command starts it) is reused. Point at another cluster with
+``SELFTAUGHT_TEST_BOOTSTRAP`` and ``SELFTAUGHT_TEST_REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import Stack, Topics, create_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    bootstrap = os.environ.get("SELFTAUGHT_TEST_BOOTSTRAP")
+    registry = os.environ.get("SELFTAUGHT_TEST_REGISTRY")
+    if not bootstrap:
+        subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), "up"], check=True)
+        bootstrap = "127.0.0.1:9092"
+        registry = "http://127.0.0.1:8081/apis/ccompat/v7"
+    yield Stack(bootstrap=bootstrap, registry=registry or "http://127.0.0.1:8081/apis/ccompat/v7")
+
+
+@pytest.fixture
+def topics(stack: Stack, request: pytest.FixtureRequest) -> Topics:
+    """Fresh topics and a fresh group for one test (3 input partitions unless marked)."""
+    marker = request.node.get_closest_marker("partitions")
+    partitions = marker.args[0] if marker else 3
+    name = f"t{uuid.uuid4().hex[:10]}"
+    t = Topics(
+        input=f"{name}.trace-events",
+        output=f"{name}.memory-cards",
+        dlq=f"{name}.trace-events.dlq",
+        group=f"{name}-calibrator",
+        partitions=partitions,
+    )
+    create_topics(stack, t)
+    return t
