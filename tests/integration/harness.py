@@ -323,7 +323,7 @@ def wait_until_committed(
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         got = committed(stack, t)
-        if all(got.get(p, -1) >= end for p, end in ends.items()):
+        if all(got.get(p, -1) >= end for p, end in ends.items() if end > 0):
             return time.monotonic() - started
         for s in services or []:
             if s.proc is not None and s.proc.poll() is not None and s.proc.returncode != 0:

@@ -88,6 +88,7 @@ def test_events_from_a_newer_writer_schema_are_processed(
     assert len(out.cards) == 6 and not out.dead
 
 
+@pytest.mark.partitions(1)
 def test_each_poison_record_is_dead_lettered_and_the_partition_moves_on(
     stack: Stack, topics: Topics, tmp_path: Path
 ) -> None:
