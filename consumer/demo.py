@@ -173,7 +173,13 @@ def _print_results(
     by_pair: dict[str, dict[str, dict[str, Any]]] = {}
     for c in cards:
         by_pair.setdefault(c["pair_id"], {})[c["kind"]] = c
-    print(f"\n{len(cards)} memory cards in {s.output_topic} ({len(by_pair)} contrast pairs):\n")
+    print(
+        f"\n{len(cards)} memory cards written to {s.output_topic}, {len(by_pair)} contrast pairs:"
+    )
+    if len(cards) > 2 * len(by_pair):
+        print("  (the samples were processed more than once, e.g. by an earlier demo run; their")
+        print("   cards carry the same deterministic ids, so MemoryCI keeps one of each)")
+    print()
     print(f"  {'source event':<24} {'Φ before':>8} {'correct':>8} {'wrong':>6}  mistake")
     for pair in sorted(by_pair.values(), key=lambda p: next(iter(p.values()))["source_event_id"]):
         ok, bad = pair.get("critic_calibration"), pair.get("failure_pattern")

@@ -62,5 +62,5 @@ def setup(fmt: str, level: str, secrets: Iterable[str] = (), stream: TextIO | No
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The SDKs' HTTP clients log every request at INFO; that is noise at our level.
-    for noisy in ("httpx", "httpcore", "anthropic"):
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "anthropic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

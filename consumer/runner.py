@@ -60,7 +60,7 @@ class _Abort(Exception):
     """The transaction must be aborted (librdkafka said txn_requires_abort)."""
 
 
-Batch = list[tuple[TP, list[Entry]]]
+Batch = list[tuple[TP, list[Entry], int]]
 
 
 class Runner:
@@ -89,6 +89,7 @@ class Runner:
         self._auth_failure: str | None = None
         self._aborts_in_a_row = 0
         self.committed: dict[TP, int] = {}
+        self._seen: dict[TP, int] = {}  # per partition, the offset after the last record read
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class Runner:
             entry.task.add_done_callback(lambda t, e=entry: self._settle(e, t))
         queue.append(entry)
         self._in_flight += 1
+        self._seen[(ref.topic, ref.partition)] = ref.offset + 1
 
     async def _guard(self, pending: Pending, ref: SourceRef) -> Outcome:
         try:
@@ -275,7 +277,9 @@ class Runner:
     # -- committing ----------------------------------------------------------------------
 
     def _collect(self, only: set[TP] | None = None) -> Batch:
+        """Per partition, the finished prefix and the offset to commit after it."""
         batch: Batch = []
+        settled: list[TP] = []
         for tp, q in self._queues.items():
             if only is not None and tp not in only:
                 continue
@@ -285,8 +289,32 @@ class Runner:
                     break
                 n += 1
             if n:
-                batch.append((tp, list(itertools.islice(q, n))))
+                entries = list(itertools.islice(q, n))
+                batch.append((tp, entries, entries[-1].ref.offset + 1))
+            if n == len(q):
+                settled.append(tp)
+        if settled and not self._stopping:
+            self._past_control_records(batch, settled)
         return batch
+
+    def _past_control_records(self, batch: Batch, settled: list[TP]) -> None:
+        # A transactional producer's commit marker takes an offset but is never returned as
+        # a record, so "last record + 1" stops one short of the end for ever: the lag never
+        # reaches zero. Where everything read from a partition is settled, commit the
+        # consumer's position instead, which librdkafka moves past control records. (Not
+        # while stopping: records read then are dropped, and the position moved past them.)
+        planned = {tp: i for i, (tp, _, _) in enumerate(batch)}
+        positions = self._consumer.position([TopicPartition(t, p) for t, p in settled])
+        for pos in positions:
+            tp = (pos.topic, pos.partition)
+            i = planned.get(tp)
+            end = batch[i][2] if i is not None else self.committed.get(tp)
+            if end is None or self._seen.get(tp) != end or pos.offset <= end:
+                continue
+            if i is not None:
+                batch[i] = (tp, batch[i][1], pos.offset)
+            else:
+                batch.append((tp, [], pos.offset))
 
     async def _commit_cycle(self) -> None:
         batch = self._collect()
@@ -305,12 +333,10 @@ class Runner:
         p = self._producer
         started = time.monotonic()
         self._call(p.begin_transaction)
-        for _, entries in batch:
+        for _, entries, _ in batch:
             for entry in entries:
                 self._produce_outcome(entry)
-        offsets = [
-            TopicPartition(t, part, entries[-1].ref.offset + 1) for (t, part), entries in batch
-        ]
+        offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
         self._call(
             p.send_offsets_to_transaction,
             offsets,
@@ -404,13 +430,15 @@ class Runner:
 
     def _committed(self, batch: Batch) -> None:
         now = time.time()
-        for tp, entries in batch:
+        for tp, entries, offset in batch:
             q = self._queues.get(tp)
             for _ in entries:
                 if q:
                     q.popleft()
             self._in_flight -= len(entries)
-            self.committed[tp] = entries[-1].ref.offset + 1
+            self.committed[tp] = offset
+            if self._seen.get(tp, -1) < offset:
+                self._seen[tp] = offset
             for entry in entries:
                 _count(entry, now)
         m.TRANSACTIONS.labels("committed").inc()
@@ -476,6 +504,7 @@ class Runner:
         for tp in tps:
             q = self._queues.pop(tp, None)
             self._paused.discard(tp)
+            self._seen.pop(tp, None)
             if not q:
                 continue
             for entry in q:

@@ -1,0 +1,1 @@
+"""Fakes of external services, for tests only (never imported by ``consumer``)."""
