@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +106,9 @@ class Runner:
         On stop, in-flight work gets ``drain_timeout_s`` to finish; keep that inside the pod's
         terminationGracePeriodSeconds minus one commit (the Helm chart derives it).
         """
-        await asyncio.to_thread(self._call, self._producer.init_transactions, _TXN_TIMEOUT_S)
+        await self._while_alive(
+            asyncio.to_thread(self._call, self._producer.init_transactions, _TXN_TIMEOUT_S)
+        )
         self._health.producer_ready = True
         self._consumer.subscribe(
             [self._s.input_topic],
@@ -195,7 +198,7 @@ class Runner:
         return good if not self._stopping else []
 
     def _accept(self, msg: Message) -> None:
-        queue = self._queues.get((msg.topic(), msg.partition()))
+        queue = self._queues.get((msg.topic() or "", msg.partition() or 0))
         if queue is None:
             return  # fetched before its partition was revoked; the new owner reads it
         ref = to_ref(msg)
@@ -205,7 +208,7 @@ class Runner:
             entry.outcome = result
         else:
             entry.task = asyncio.get_running_loop().create_task(self._guard(result, ref))
-            entry.task.add_done_callback(lambda t, e=entry: self._settle(e, t))
+            entry.task.add_done_callback(functools.partial(self._settle, entry))
         queue.append(entry)
         self._in_flight += 1
         self._seen[(ref.topic, ref.partition)] = ref.offset + 1
@@ -321,12 +324,23 @@ class Runner:
         if not batch:
             return
         try:
-            await asyncio.to_thread(self._transact, batch)
+            await self._while_alive(asyncio.to_thread(self._transact, batch))
         except _Abort as exc:
-            self._abort(str(exc))
+            await self._abort(str(exc))
             return
         self._aborts_in_a_row = 0
         self._committed(batch)
+
+    async def _while_alive(self, work: Coroutine[Any, Any, Any]) -> None:
+        # A commit waits for the broker, for as long as it is down. That is not a stuck
+        # loop: keep /healthz alive while the loop itself stays responsive.
+        task = asyncio.ensure_future(work)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            self._health.polled()
+            if done:
+                task.result()
+                return
 
     def _transact(self, batch: Batch) -> None:
         """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
@@ -388,7 +402,7 @@ class Runner:
             return _Abort(f"{what}: {err.str()}")
         return Fatal(f"{what}: {err.str()}")
 
-    def _abort(self, why: str) -> None:
+    async def _abort(self, why: str) -> None:
         """Abort the open transaction; retry the same outcomes, or rewind if that keeps failing.
 
         The outcomes are still in memory and nothing of the aborted transaction is visible,
@@ -398,7 +412,9 @@ class Runner:
         m.TRANSACTIONS.labels("aborted").inc()
         self._aborts_in_a_row += 1
         log.warning("transaction aborted (%d in a row): %s", self._aborts_in_a_row, why)
-        self._call(self._producer.abort_transaction, _TXN_TIMEOUT_S)
+        await self._while_alive(
+            asyncio.to_thread(self._call, self._producer.abort_transaction, _TXN_TIMEOUT_S)
+        )
         if self._aborts_in_a_row >= _ABORTS_BEFORE_REWIND:
             self._rewind()
             self._aborts_in_a_row = 0

@@ -25,10 +25,12 @@ def stack() -> Iterator[Stack]:
     bootstrap = os.environ.get("SELFTAUGHT_TEST_BOOTSTRAP")
     registry = os.environ.get("SELFTAUGHT_TEST_REGISTRY")
     if not bootstrap:
+        # The same port variables as deploy/local/stack.sh, so a second stack can run beside.
         subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), "up"], check=True)
-        bootstrap = "127.0.0.1:9092"
-        registry = "http://127.0.0.1:8081/apis/ccompat/v7"
-    yield Stack(bootstrap=bootstrap, registry=registry or "http://127.0.0.1:8081/apis/ccompat/v7")
+        bootstrap = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
+        registry = f"http://127.0.0.1:{os.environ.get('REGISTRY_PORT', '8081')}/apis/ccompat/v7"
+    assert registry, "set SELFTAUGHT_TEST_REGISTRY with SELFTAUGHT_TEST_BOOTSTRAP"
+    yield Stack(bootstrap=bootstrap, registry=registry)
 
 
 @pytest.fixture
