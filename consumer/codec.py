@@ -63,19 +63,9 @@ class RegistryClient:
                 raise DecodeError(
                     "unknown_schema_id", f"the registry does not know schema id {schema_id}"
                 ) from exc
-            if exc.http_status_code in (401, 403):
-                raise RegistryUnavailable(
-                    f"the registry refused our credentials ({exc.http_status_code})", 10.0
-                ) from exc
-            raise RegistryUnavailable(f"registry error {exc.http_status_code}: {exc}") from exc
-        except OSError as exc:  # connection refused, reset, DNS
-            raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
+            raise _unavailable(exc) from exc
         except Exception as exc:
-            # The client surfaces transport failures as httpx exceptions, which do not
-            # derive from OSError; anything else from it is also an availability problem.
-            if type(exc).__module__.startswith(("httpx", "httpcore")):
-                raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
-            raise
+            raise _unavailable(exc) from exc
         if schema.schema_type not in (None, "AVRO"):
             raise DecodeError(
                 "not_avro", f"schema id {schema_id} is {schema.schema_type}, not AVRO"
@@ -85,8 +75,26 @@ class RegistryClient:
     def register(self, subject: str, schema_text: str) -> int:
         try:
             return int(self._client.register_schema(subject, Schema(schema_text, "AVRO")))
-        except SchemaRegistryError as exc:
-            raise RegistryUnavailable(f"cannot register {subject}: {exc}") from exc
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: Exception) -> Exception:
+    """Translate what the registry client raised; re-raise anything that is not transport."""
+    if isinstance(exc, SchemaRegistryError):
+        if exc.http_status_code in (401, 403):
+            return RegistryUnavailable(
+                f"the registry refused our credentials ({exc.http_status_code})", 10.0
+            )
+        return RegistryUnavailable(f"registry error {exc.http_status_code}: {exc}")
+    # Connection refused and friends: OSError, or the client's HTTP library's transport
+    # errors (httpx, or httpx2 in newer releases), which do not derive from OSError.
+    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES:
+        return RegistryUnavailable(f"registry unreachable: {exc}")
+    raise exc
+
+
+_TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"})
 
 
 def without_logical_types(schema: Any) -> Any:

@@ -91,6 +91,7 @@ class Runner:
         self._aborts_in_a_row = 0
         self.committed: dict[TP, int] = {}
         self._seen: dict[TP, int] = {}  # per partition, the offset after the last record read
+        self._redelivered = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -198,9 +199,21 @@ class Runner:
         return good if not self._stopping else []
 
     def _accept(self, msg: Message) -> None:
-        queue = self._queues.get((msg.topic() or "", msg.partition() or 0))
+        tp = (msg.topic() or "", msg.partition() or 0)
+        queue = self._queues.get(tp)
         if queue is None:
             return  # fetched before its partition was revoked; the new owner reads it
+        seen = self._seen.get(tp)
+        if seen is not None and (msg.offset() or 0) < seen:
+            # Offsets only move forward between rewinds; a record at or behind one we already
+            # took is a redelivery, and taking it again would write its cards twice.
+            self._redelivered += 1
+            if self._redelivered in (1, 10, 100, 1000) or self._redelivered % 10000 == 0:
+                log.warning(
+                    "ignored %d redelivered records (latest %s[%d]@%d, already read to %d)",
+                    self._redelivered, tp[0], tp[1], msg.offset(), seen,
+                )
+            return
         ref = to_ref(msg)
         entry = Entry(ref)
         result = self._pipeline.start(ref)
@@ -457,6 +470,13 @@ class Runner:
                 self._seen[tp] = offset
             for entry in entries:
                 _count(entry, now)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "committed %s",
+                ", ".join(
+                    f"{t}[{p}] {e[0].ref.offset if e else o}..{o}" for (t, p), e, o in batch
+                ),
+            )
         m.TRANSACTIONS.labels("committed").inc()
         m.LAST_PROGRESS.set(now)
         m.IN_FLIGHT.set(self._in_flight)
@@ -485,6 +505,9 @@ class Runner:
         m.ASSIGNED.set(len(self._queues))
         if partitions:
             log.info("assigned %s", _names(partitions))
+            if log.isEnabledFor(logging.DEBUG):
+                got = consumer.committed(partitions, 10)
+                log.debug("committed at assignment: %s", [(c.partition, c.offset) for c in got])
         if self._auth_failure or self._stopping:
             self._pause([(tp.topic, tp.partition) for tp in partitions])
 

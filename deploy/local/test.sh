@@ -3,6 +3,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
+bash deploy/local/tools.sh  # prometheus and promtool, for the alert and dashboard tests
 started=0
 if ! bash deploy/local/stack.sh status >/dev/null 2>&1; then
   started=1

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -144,6 +145,13 @@ class EventProducer:
         assert self.producer.flush(60) == 0
 
 
+def evolved_schema_text() -> str:
+    """The input schema plus an optional field, as a newer producer would write it."""
+    schema = json.loads(TRACE_SCHEMA)
+    schema["fields"].append({"name": "tenant", "type": ["null", "string"], "default": None})
+    return json.dumps(schema)
+
+
 def mixed_events(n: int, seed: int = 7, prefix: str = "e") -> list[tuple[dict[str, Any], bool]]:
     """``n`` events of mixed kinds: (record, qualifies)."""
     rng = random.Random(seed)
@@ -195,10 +203,24 @@ def poison_records(producer: EventProducer, i: int) -> list[tuple[bytes, bytes, 
     ]
 
 
-def produce_mixed(stack: Stack, t: Topics, n: int, poison_every: int = 0, seed: int = 7) -> Sent:
+def produce_mixed(
+    stack: Stack,
+    t: Topics,
+    n: int,
+    poison_every: int = 0,
+    seed: int = 7,
+    over_s: float = 0.0,
+    sent: Sent | None = None,
+) -> Sent:
+    """Produce ``n`` mixed events (and poison), all at once or spread evenly over ``over_s``."""
     p = EventProducer(stack, t.input)
-    sent = Sent()
+    sent = sent if sent is not None else Sent()
+    started = time.monotonic()
     for i, (rec, qualifies) in enumerate(mixed_events(n, seed)):
+        if over_s:
+            ahead = started + over_s * i / n - time.monotonic()
+            if ahead > 0:
+                p.producer.poll(ahead)
         p.send(rec)
         (sent.qualifying if qualifies else sent.skipped).add(rec["event_id"])
         if poison_every and i % poison_every == poison_every - 1:
@@ -207,6 +229,30 @@ def produce_mixed(stack: Stack, t: Topics, n: int, poison_every: int = 0, seed: 
                 sent.poison.append((key, value, stage))
     p.flush()
     return sent
+
+
+class BackgroundProducer(threading.Thread):
+    """Produces while the service works, so faults land mid-stream."""
+
+    def __init__(self, stack: Stack, t: Topics, n: int, over_s: float, poison_every: int, seed: int):
+        super().__init__(daemon=True)
+        self.args = (stack, t, n, poison_every, seed, over_s)
+        self.sent = Sent()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        stack, t, n, poison_every, seed, over_s = self.args
+        try:
+            produce_mixed(stack, t, n, poison_every, seed, over_s, self.sent)
+        except BaseException as exc:  # reported by finish()
+            self.error = exc
+
+    def finish(self) -> Sent:
+        self.join(300)
+        assert not self.is_alive(), "the producer did not finish"
+        if self.error:
+            raise self.error
+        return self.sent
 
 
 # -- the service ------------------------------------------------------------------------------
@@ -284,6 +330,18 @@ class Service:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+
+    def rss_peak_kib(self) -> int:
+        """The process's peak resident memory so far (VmHWM), in KiB; 0 once it is gone."""
+        if self.proc is None:
+            return 0
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))

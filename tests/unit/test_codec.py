@@ -88,3 +88,14 @@ def test_card_round_trip_through_the_registered_schema() -> None:
         raw = CardEncoder(12).encode(card)
         assert read_header(raw) == 12
         assert decode_card(raw, lambda _id: schemas.text(schemas.MEMORY_CARD)) == card_record(card)
+
+
+def test_an_unreachable_registry_is_an_outage_not_bad_input() -> None:
+    from consumer.codec import RegistryClient
+    from consumer.errors import RegistryUnavailable
+
+    closed = RegistryClient("http://127.0.0.1:9/apis/ccompat/v7")  # discard port: refused
+    with pytest.raises(RegistryUnavailable):
+        closed.schema_text(1)
+    with pytest.raises(RegistryUnavailable):
+        closed.register("t-value", schemas.text(schemas.TRACE_EVENT))

@@ -1,0 +1,3 @@
+"""The fault suite reuses the integration fixtures (the real stack, fresh topics)."""
+
+from tests.integration.conftest import stack, topics  # noqa: F401
