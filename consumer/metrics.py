@@ -66,6 +66,41 @@ LAST_PROGRESS = Gauge(
 )
 READY = Gauge("selftaught_ready", "1 when /readyz answers ready.")
 
+# The Anthropic generator. Outcomes are one bounded set for every HTTP attempt: ok,
+# throttled, overloaded, server_error, timeout, connection_error, bad_request, auth_error,
+# refusal, max_tokens, parse_error, invalid.
+LLM_REQUESTS = Counter("selftaught_llm_requests", "LLM API attempts, by outcome.", ["outcome"])
+LLM_REQUEST_SECONDS = Histogram(
+    "selftaught_llm_request_duration_seconds",
+    "One LLM API attempt, from sending to the parsed answer or the error.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+)
+LLM_CONCURRENCY_LIMIT = Gauge(
+    "selftaught_llm_concurrency_limit", "The AIMD limit on concurrent LLM calls."
+)
+LLM_IN_FLIGHT = Gauge("selftaught_llm_in_flight", "LLM calls in flight.")
+LLM_TOKENS = Counter(
+    "selftaught_llm_tokens",
+    "Tokens reported by the LLM's usage, by kind: input, output, cache_read, cache_write.",
+    ["kind"],
+)
+LLM_COST = Counter(
+    "selftaught_llm_cost_usd",
+    "Estimated LLM spend in USD, from usage and the configured per-million-token prices.",
+)
+LLM_NO_USAGE = Counter(
+    "selftaught_llm_responses_without_usage",
+    "LLM responses that carried no usage: their cost is unknown, not zero.",
+)
+LLM_SPEND_CAPPED = Gauge(
+    "selftaught_llm_spend_capped", "1 while LLM calls wait for the hourly spend cap."
+)
+LLM_MISTAKE_TYPES = Counter(
+    "selftaught_llm_mistake_types",
+    "Wrong evaluations the LLM produced, by the mistake type it achieved.",
+    ["mistake_type"],
+)
+
 
 @dataclass
 class Health:

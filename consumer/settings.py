@@ -82,6 +82,36 @@ class Settings(BaseSettings):
     # Read by the Anthropic SDK too; here only to choose the backend and to mask it in logs.
     anthropic_api_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_API_KEY")
 
+    # The Anthropic generator. The SDK reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself.
+    anthropic_model: str = Field("claude-sonnet-5-5", min_length=1)
+    # A wrong evaluation is a short JSON object; 1024 leaves room for its reasoning.
+    anthropic_max_tokens: int = Field(1024, ge=64, le=64_000)
+    # The AIMD limit on concurrent calls starts at the maximum, halves on 429/529 and never
+    # goes below the minimum.
+    llm_max_concurrency: int = Field(64, ge=1, le=4096)
+    llm_min_concurrency: int = Field(1, ge=1)
+    # One attempt's timeout. An answer takes seconds; a minute tells a hung connection from a
+    # slow answer without giving up on a busy API too early.
+    llm_request_timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
+    # How long one event may keep failing to reach the model (throttled, overloaded, down)
+    # before it is dead-lettered as llm_unavailable. It starts at the event's first failed
+    # attempt, so a queue behind the concurrency limit alone never counts, and time paused
+    # by the spend cap never does. 0 waits for as long as the outage lasts.
+    llm_time_budget_s: float = Field(900.0, ge=0, allow_inf_nan=False)
+    # Estimated USD per rolling hour; when reached, calls wait (no spending past it). 0: off.
+    llm_spend_cap_usd_per_hour: float = Field(0.0, ge=0, allow_inf_nan=False)
+    # USD per million tokens, for the cost estimate (defaults: Sonnet-class list prices;
+    # set them when changing the model).
+    llm_price_input_per_mtok: float = Field(3.0, ge=0, allow_inf_nan=False)
+    llm_price_output_per_mtok: float = Field(15.0, ge=0, allow_inf_nan=False)
+    llm_price_cache_read_per_mtok: float = Field(0.30, ge=0, allow_inf_nan=False)
+    llm_price_cache_write_per_mtok: float = Field(3.75, ge=0, allow_inf_nan=False)
+    # What is sent of each text field: longer text keeps its head and tail around a marker.
+    # A few thousand characters keep a state's meaning and bound the cost of a call.
+    llm_max_state_chars: int = Field(6000, ge=200)
+    llm_max_reasoning_chars: int = Field(3000, ge=200)
+    llm_max_purpose_chars: int = Field(1500, ge=200)
+
     kafka_extra: dict[str, str] = Field(default_factory=dict, exclude=True)
 
     @model_validator(mode="after")
@@ -90,6 +120,14 @@ class Settings(BaseSettings):
             raise ValueError("SELFTAUGHT_PHI_MAX must be greater than SELFTAUGHT_PHI_MIN")
         if self.min_contrast > self.phi_max - self.phi_min:
             raise ValueError("SELFTAUGHT_MIN_CONTRAST cannot exceed the width of the Φ scale")
+        return self
+
+    @model_validator(mode="after")
+    def _llm_concurrency_is_a_range(self) -> Self:
+        if self.llm_min_concurrency > self.llm_max_concurrency:
+            raise ValueError(
+                "SELFTAUGHT_LLM_MIN_CONCURRENCY cannot exceed SELFTAUGHT_LLM_MAX_CONCURRENCY"
+            )
         return self
 
     @property

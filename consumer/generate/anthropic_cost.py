@@ -97,12 +97,13 @@ class SpendMeter:
         self._reserved += amount
         return amount
 
-    def settle(self, reserved: float, cost: float | None) -> None:
-        """Swap a reservation for the real cost (``None``: the call spent nothing known)."""
+    def release(self, reserved: float) -> None:
         self._reserved = max(self._reserved - reserved, 0.0)
-        if cost is None:
+
+    def add(self, cost: float) -> None:
+        """Record a call's estimated cost now; it counts until it leaves the window."""
+        if cost <= 0:
             return
-        if cost > 0:
-            self._spent.append((self._clock(), cost))
-            self._total += cost
-            self.estimate_usd = 0.8 * self.estimate_usd + 0.2 * cost
+        self._spent.append((self._clock(), cost))
+        self._total += cost
+        self.estimate_usd = 0.8 * self.estimate_usd + 0.2 * cost

@@ -99,15 +99,15 @@ class Backoff:
     max_s: float = 30.0
 
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
-        ceiling = min(self.max_s, self.base_s * 2 ** min(attempt, 30))
-        # "Equal jitter": at least half the ceiling, so retries do spread out but never
-        # collapse to zero and hammer a struggling API.
-        jittered = ceiling / 2 + rng.uniform(0, ceiling / 2)
+        """Seconds to wait before attempt ``attempt + 1``; ``retry_after`` from the server wins."""
         if retry_after is not None:
             # The server knows when it will take us again; waiting less only earns another
             # 429. A little jitter on top keeps a crowd of waiters from returning together.
             return retry_after + rng.uniform(0, min(retry_after * 0.1, 1.0))
-        return jittered
+        ceiling = min(self.max_s, self.base_s * 2.0 ** min(attempt, 30))
+        # "Equal jitter": at least half the ceiling, so retries do spread out but never
+        # collapse to zero and hammer a struggling API.
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
 class AimdLimiter:
@@ -186,6 +186,11 @@ class AimdLimiter:
         else:
             self._cap = None
         self._changed()
+        self._wake()
+
+    def hold(self, seconds: float) -> None:
+        """Start no call for ``seconds`` (the server's retry-after applies to the account)."""
+        self._hold_until = max(self._hold_until, self._clock() + min(seconds, _MAX_HOLD_S))
 
     def holding_s(self) -> float:
         """Seconds until a header-driven hold ends (0 when there is none)."""

@@ -41,11 +41,17 @@ From another process: ``python -m tests.fakes.anthropic_server --port 8089`` and
     {"op": "reset"}
 
 ``GET /_control`` answers the request count, the in-flight high-water mark and the rules.
+
+Every ``/v1/messages`` request is recorded (``fake.requests``: body, lower-cased headers, the
+behaviour it got), so tests can assert what was sent. ``fake.configure`` sets the latency,
+the ``usage`` answered and the ``anthropic-ratelimit-*`` headers; ``fake.reset`` forgets all
+of it and ends hangs in progress; ``fake.max_in_flight`` is the concurrency high-water mark.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import signal
@@ -177,6 +183,8 @@ class FakeAnthropic:
         self.min_contrast = min_contrast
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # set by reset: ends hangs and latencies in progress
+        self._generation = 0  # in-flight counts only requests since the last reset
         self._rules: deque[Rule] = deque()
         self._windows: list[Rule] = []
         self._requests: list[Recorded] = []
@@ -208,7 +216,8 @@ class FakeAnthropic:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()  # wakes hanging and sleeping handlers
+        self._stopping.set()
+        self._wake.set()  # wakes hanging and sleeping handlers
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -262,7 +271,11 @@ class FakeAnthropic:
             self._windows.clear()
             self._requests.clear()
             self._state = _State(latency_s=self._default_latency)
-            self.max_in_flight = self._in_flight
+            self._wake.set()
+            self._wake = threading.Event()
+            self._generation += 1
+            self._in_flight = 0
+            self.max_in_flight = 0
 
     @property
     def requests(self) -> list[Recorded]:
@@ -347,29 +360,38 @@ class FakeAnthropic:
             state = _State(
                 self._state.latency_s, dict(self._state.usage), dict(self._state.ratelimit)
             )
+            generation, wake = self._generation, self._wake
         try:
-            self._respond(h, rule, body, state)
+            status, payload, headers = self._response(rule, body, state, wake)
         finally:
+            # Out of flight before the answer is written: once the client has read it, it
+            # may send its next request before this thread would get to count down.
             with self._lock:
-                self._in_flight -= 1
+                if generation == self._generation:
+                    self._in_flight -= 1
+        h.reply(status, payload, headers)
 
-    def _respond(self, h: _Handler, rule: Rule, body: dict[str, Any], state: _State) -> None:
+    def _response(
+        self, rule: Rule, body: dict[str, Any], state: _State, wake: threading.Event
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         b, p = rule.behaviour, rule.params
         if b == "hang":
-            self._stopping.wait(float(p.get("seconds", 30.0)))
+            wake.wait(float(p.get("seconds", 30.0)))
         elif state.latency_s > 0:
-            self._stopping.wait(state.latency_s)
+            wake.wait(state.latency_s)
         headers = _ratelimit_headers(state.ratelimit)
         if b in _ERRORS:
-            status, kind, message = _ERRORS[b]
-            message = str(p.get("message", message))
+            status, kind, default = _ERRORS[b]
+            error_text = str(p.get("message", default))
             if b == "throttle":
                 retry_after = float(p.get("retry_after", 1.0))
                 headers["retry-after"] = f"{retry_after:g}"
                 headers["anthropic-ratelimit-requests-remaining"] = "0"
-            error = {"type": "error", "error": {"type": kind, "message": message}}
-            h.reply(status, error, headers)
-            return
+            return (
+                status,
+                {"type": "error", "error": {"type": kind, "message": error_text}},
+                headers,
+            )
         answer = self.answer_for(body)
         if b == "answer":
             answer = {
@@ -389,7 +411,7 @@ class FakeAnthropic:
             "id": "msg_" + uuid.uuid4().hex[:24],
             "type": "message",
             "role": "assistant",
-            "model": body.get("model", "claude-sonnet-4-5"),
+            "model": body.get("model", "claude-sonnet-5-5"),
             "content": [{"type": "text", "text": text}] if text else [],
             "stop_reason": stop_reason,
             "stop_sequence": None,
@@ -397,7 +419,7 @@ class FakeAnthropic:
         }
         if b == "no_usage":
             del message["usage"]
-        h.reply(200, message, headers)
+        return 200, message, headers
 
     def answer_for(self, body: dict[str, Any]) -> dict[str, Any]:
         """A valid wrong evaluation of the step in ``body``, of the requested type."""
@@ -406,10 +428,8 @@ class FakeAnthropic:
         lo, hi = self.scale
         correct = (lo + hi) / 2
         if step_match:
-            try:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
                 correct = float(json.loads(step_match.group(1))["phi_after"])
-            except (ValueError, KeyError, TypeError):
-                pass
         mistake = mistake_match.group(1) if mistake_match else "other"
         mistake = mistake if mistake in _MISTAKES else "other"
         gap = self.min_contrast * 1.5
@@ -526,10 +546,8 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with fake:
         print(fake.base_url, flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             done.wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

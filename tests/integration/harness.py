@@ -234,7 +234,9 @@ def produce_mixed(
 class BackgroundProducer(threading.Thread):
     """Produces while the service works, so faults land mid-stream."""
 
-    def __init__(self, stack: Stack, t: Topics, n: int, over_s: float, poison_every: int, seed: int):
+    def __init__(
+        self, stack: Stack, t: Topics, n: int, over_s: float, poison_every: int, seed: int
+    ):
         super().__init__(daemon=True)
         self.args = (stack, t, n, poison_every, seed, over_s)
         self.sent = Sent()

@@ -1,0 +1,249 @@
+"""The Anthropic generator: one plausible but wrong evaluation of a step, written by Claude.
+
+Per event: the curriculum picks the mistake type produced least lately; the step goes to the
+model as delimited data with a cached system prompt; the answer (structured JSON) is parsed
+into a typed value and checked with the same validator as the rules generator. An unusable
+answer (a refusal, a cut-off, unreadable JSON, an invalid contrast) gets one corrective turn
+that says what was wrong; a second one is ``GenerationFailed``. Nothing is ever made up to
+fill a gap.
+
+Reaching the model (retries, backoff, the AIMD limit, the spend cap, cost) is
+``anthropic_transport``'s job; the prompt is ``anthropic_prompt``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anthropic
+from anthropic.types import MessageParam
+
+from consumer import metrics as m
+from consumer.errors import GenerationFailed
+from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
+from consumer.generate.anthropic_cost import Prices, SpendMeter
+from consumer.generate.anthropic_curriculum import Curriculum, feasible
+from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
+from consumer.generate.anthropic_prompt import (
+    ANSWER_SCHEMA,
+    TextLimits,
+    UnreadableAnswer,
+    correction,
+    parse_answer,
+    system_prompt,
+    user_prompt,
+)
+from consumer.generate.anthropic_transport import Reply, Transport
+from consumer.qualify import Scale
+from consumer.settings import Settings
+from consumer.validate import contrast_problem
+
+DEFAULT_MODEL = "claude-sonnet-5-5"
+_LIMITS, _BACKOFF, _PRICES = TextLimits(), Backoff(), Prices()
+
+#: The request outcome counted for each kind of unusable answer.
+_OUTCOMES = {
+    "refusal": "refusal",
+    "max_tokens": "max_tokens",
+    "parse_error": "parse_error",
+    "invalid_contrast": "invalid",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Unusable:
+    reason: str  # a GenerationFailed reason: refusal, max_tokens, parse_error, invalid_contrast
+    detail: str
+
+
+def _limit_gauges(limit: int, in_flight: int) -> None:
+    m.LLM_CONCURRENCY_LIMIT.set(limit)
+    m.LLM_IN_FLIGHT.set(in_flight)
+
+
+class AnthropicGenerator:
+    """Wrong evaluations from the Anthropic Messages API (``anthropic/<model>``).
+
+    ``client`` is for tests and special set-ups; by default the SDK's ``AsyncAnthropic``
+    reads ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL``. The SDK's own retries are always
+    off. ``spend_window_s`` and ``spend_clock`` exist so tests need not wait an hour.
+    """
+
+    def __init__(
+        self,
+        scale: Scale,
+        min_contrast: float,
+        *,
+        client: anthropic.AsyncAnthropic | None = None,
+        model: str = DEFAULT_MODEL,
+        max_tokens: int = 1024,
+        limits: TextLimits = _LIMITS,
+        request_timeout_s: float = 60.0,
+        time_budget_s: float = 900.0,
+        backoff: Backoff = _BACKOFF,
+        max_concurrency: int = 64,
+        min_concurrency: int = 1,
+        prices: Prices = _PRICES,
+        spend_cap_usd_per_hour: float = 0.0,
+        spend_window_s: float = 3600.0,
+        spend_clock: Callable[[], float] = time.monotonic,
+        curriculum_window: int = 200,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._scale = scale
+        self._c = min_contrast
+        self._model = model
+        self._max_tokens = max_tokens
+        self._limits = limits
+        self._owned: anthropic.AsyncAnthropic | None = None
+        if client is None:
+            client = self._owned = anthropic.AsyncAnthropic(
+                timeout=request_timeout_s, max_retries=0
+            )
+        self._curriculum = Curriculum(curriculum_window)
+        self._limiter = AimdLimiter(max_concurrency, min_concurrency, on_change=_limit_gauges)
+        _limit_gauges(self._limiter.limit, self._limiter.in_flight)
+        self._transport = Transport(
+            client.with_options(max_retries=0),
+            model=model,
+            max_tokens=max_tokens,
+            system=system_prompt(scale, min_contrast),
+            output_schema=ANSWER_SCHEMA,
+            request_timeout_s=request_timeout_s,
+            time_budget_s=time_budget_s,
+            backoff=backoff,
+            limiter=self._limiter,
+            spend=SpendMeter(spend_cap_usd_per_hour, spend_window_s, spend_clock),
+            prices=prices,
+            sleep=sleep,
+            rng=rng,
+        )
+        self._closed = False
+
+    @classmethod
+    def from_settings(
+        cls, s: Settings, *, client: anthropic.AsyncAnthropic | None = None
+    ) -> AnthropicGenerator:
+        """The generator the settings describe (no network until the first ``generate``)."""
+        return cls(
+            Scale(s.phi_min, s.phi_max),
+            s.min_contrast,
+            client=client,
+            model=s.anthropic_model,
+            max_tokens=s.anthropic_max_tokens,
+            limits=TextLimits(
+                state=s.llm_max_state_chars,
+                reasoning=s.llm_max_reasoning_chars,
+                purpose=s.llm_max_purpose_chars,
+                action=s.llm_max_purpose_chars,
+            ),
+            request_timeout_s=s.llm_request_timeout_s,
+            time_budget_s=s.llm_time_budget_s,
+            max_concurrency=s.llm_max_concurrency,
+            min_concurrency=s.llm_min_concurrency,
+            prices=Prices(
+                input=s.llm_price_input_per_mtok,
+                output=s.llm_price_output_per_mtok,
+                cache_read=s.llm_price_cache_read_per_mtok,
+                cache_write=s.llm_price_cache_write_per_mtok,
+            ),
+            spend_cap_usd_per_hour=s.llm_spend_cap_usd_per_hour,
+        )
+
+    @property
+    def name(self) -> str:
+        return f"anthropic/{self._model}"
+
+    @property
+    def concurrency_limit(self) -> int:
+        """The AIMD limit on concurrent calls right now."""
+        return self._limiter.limit
+
+    def spent_usd(self) -> float:
+        """Estimated spend in the rolling window (an hour unless set otherwise)."""
+        return self._transport.spend.spent()
+
+    def mistake_counts(self) -> dict[MistakeType, int]:
+        """What the model achieved over the curriculum's recent window, by type."""
+        return self._curriculum.counts()
+
+    def paused_because(self) -> str | None:
+        """Why calls are paused (the spend cap), for readiness; ``None`` when they are not."""
+        return self._transport.capped_reason() if self._transport.paused() else None
+
+    async def generate(self, event: ScoreEvent) -> WrongEvaluation:
+        allowed = tuple(t for t in CURRICULUM if feasible(t, event, self._scale, self._c))
+        requested = self._curriculum.choose(event.event_id, allowed)
+        achieved: MistakeType | None = None
+        try:
+            wrong = await self._generate(event, requested)
+            achieved = wrong.mistake_type
+        finally:
+            self._curriculum.done(requested, achieved)
+        m.LLM_MISTAKE_TYPES.labels(wrong.mistake_type.value).inc()
+        return wrong
+
+    async def _generate(self, event: ScoreEvent, requested: MistakeType) -> WrongEvaluation:
+        first = user_prompt(event, requested, self._scale, self._c, self._limits)
+        messages: list[MessageParam] = [{"role": "user", "content": first}]
+        for turn in range(2):
+            reply = await self._transport.send(messages)
+            result = self._read(event, reply)
+            if isinstance(result, WrongEvaluation):
+                m.LLM_REQUESTS.labels("ok").inc()
+                return result
+            m.LLM_REQUESTS.labels(_OUTCOMES[result.reason]).inc()
+            if turn == 1:
+                raise GenerationFailed(
+                    result.reason, f"after one corrective retry: {result.detail}"
+                )
+            messages = self._corrected(first, reply, result)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, event: ScoreEvent, reply: Reply) -> WrongEvaluation | _Unusable:
+        if reply.stop_reason == "refusal":
+            why = f": {reply.refusal}" if reply.refusal else ""
+            return _Unusable("refusal", f"the model declined to answer{why}")
+        if reply.stop_reason in ("max_tokens", "model_context_window_exceeded"):
+            return _Unusable(
+                "max_tokens", f"the answer was cut off ({reply.stop_reason}, {self._max_tokens})"
+            )
+        try:
+            wrong = parse_answer(reply.text)
+        except UnreadableAnswer as exc:
+            return _Unusable("parse_error", str(exc))
+        problem = contrast_problem(event, wrong, self._scale, self._c)
+        if problem is not None:
+            return _Unusable("invalid_contrast", problem)
+        return wrong
+
+    def _corrected(self, first: str, reply: Reply, bad: _Unusable) -> list[MessageParam]:
+        """The conversation for the corrective turn: the answer and what was wrong with it."""
+        note = correction(bad.reason, bad.detail, self._scale, self._c)
+        said = reply.text.rstrip()
+        if said:
+            return [
+                {"role": "user", "content": first},
+                {"role": "assistant", "content": said},
+                {"role": "user", "content": note},
+            ]
+        # Nothing to show as the assistant's turn (an empty refusal): one user turn.
+        return [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": first}, {"type": "text", "text": note}],
+            }
+        ]
+
+    async def aclose(self) -> None:
+        """Close the SDK client if this generator made it (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owned is not None:
+            await self._owned.close()

@@ -1,0 +1,269 @@
+"""One Messages API call that waits out outages: retries, backoff, AIMD, spend cap, cost.
+
+The SDK's own retries are off (``max_retries=0``): this loop sees every attempt, so the
+per-event time budget, the concurrency limit and the metrics all count each one. What is
+permanent is raised at once: refused credentials (``AuthFailure``, never retried) and a
+request the API rejects (``GenerationFailed("llm_bad_request")``). Everything else that
+fails (429, 529, 5xx, timeouts, connection errors) is retried until the event's time
+budget runs out, then ``GenerationFailed("llm_unavailable")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+from anthropic.types import Message, MessageParam, TextBlockParam
+
+from consumer import metrics as m
+from consumer.errors import AuthFailure, GenerationFailed
+from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
+from consumer.generate.anthropic_limiter import AimdLimiter, Backoff, headroom, retry_after_s
+
+log = logging.getLogger(__name__)
+
+#: A warning per failure outcome at most this often; every attempt is still counted.
+_WARN_EVERY_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A 200 answer: its text blocks joined, and why it stopped."""
+
+    text: str
+    stop_reason: str | None
+    refusal: str | None
+
+
+class _Budget:
+    """One event's time budget: starts at its first failure; excused time does not count."""
+
+    def __init__(self, budget_s: float) -> None:
+        self._budget_s = budget_s
+        self._started: float | None = None
+        self._excused = 0.0
+
+    def failed(self) -> None:
+        if self._started is None:
+            self._started = time.monotonic()
+
+    def excuse(self, seconds: float) -> None:
+        if self._started is not None:
+            self._excused += seconds
+
+    def remaining(self) -> float:
+        if self._budget_s <= 0 or self._started is None:
+            return math.inf
+        return self._budget_s - (time.monotonic() - self._started - self._excused)
+
+
+class Transport:
+    """Sends a conversation and returns a 200 answer, however long the API takes to give one."""
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        *,
+        model: str,
+        max_tokens: int,
+        system: str,
+        output_schema: dict[str, object],
+        request_timeout_s: float,
+        time_budget_s: float,
+        backoff: Backoff,
+        limiter: AimdLimiter,
+        spend: SpendMeter,
+        prices: Prices,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._max_tokens = max_tokens
+        # Static for the process, so the prefix is cached after the first call (a prefix
+        # shorter than the model's minimum cacheable length is simply not cached).
+        self._system: list[TextBlockParam] = [
+            {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+        ]
+        self._schema = output_schema
+        self._timeout_s = request_timeout_s
+        self._budget_s = time_budget_s
+        self._backoff = backoff
+        self.limiter = limiter
+        self.spend = spend
+        self._prices = prices
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._tokens_per_call = 2000.0  # for reading token headroom; follows real usage
+        self._cap_waiters = 0
+        self._warned: dict[str, float] = {}
+
+    async def send(self, messages: Sequence[MessageParam]) -> Reply:
+        budget = _Budget(self._budget_s)
+        attempt = 0
+        last = "no attempt finished"
+        while True:
+            await self._wait_for_spend(budget)
+            remaining = budget.remaining()
+            if remaining <= 0:
+                raise GenerationFailed(
+                    "llm_unavailable",
+                    f"the LLM did not answer within the {self._budget_s:g}s budget; last: {last}",
+                )
+            try:
+                epoch = await asyncio.wait_for(
+                    self.limiter.acquire(), None if math.isinf(remaining) else remaining
+                )
+            except TimeoutError:
+                continue  # the budget check above ends it
+            outcome, retry_after = await self._attempt(messages, epoch)
+            if isinstance(outcome, Reply):
+                return outcome
+            attempt += 1
+            last = outcome
+            budget.failed()
+            delay = self._backoff.delay(attempt - 1, self._rng, retry_after)
+            await self._sleep(max(min(delay, budget.remaining()), 0.0))
+
+    async def _attempt(
+        self, messages: Sequence[MessageParam], epoch: int
+    ) -> tuple[Reply | str, float | None]:
+        """One HTTP attempt, holding a slot: a reply, or the failure outcome and retry hint."""
+        reserved = self.spend.reserve()
+        started = time.perf_counter()
+        try:
+            raw = await self._client.messages.with_raw_response.create(
+                model=self._model,
+                max_tokens=self._max_tokens,
+                system=self._system,
+                messages=list(messages),
+                output_config={"format": {"type": "json_schema", "schema": self._schema}},
+                timeout=self._timeout_s,
+            )
+            message = await raw.parse()
+        except anthropic.APIStatusError as exc:
+            outcome = self._status_outcome(exc)
+            retry_after = retry_after_s(exc.response.headers)
+            if outcome in ("throttled", "overloaded"):
+                self.limiter.throttled(epoch)
+                if retry_after:
+                    # The limit is the account's, not this call's: no call starts sooner.
+                    self.limiter.hold(retry_after)
+            self._failed(outcome, exc)
+            return outcome, retry_after
+        except anthropic.APITimeoutError as exc:
+            self._failed("timeout", exc)
+            return "timeout", None
+        except anthropic.APIConnectionError as exc:
+            self._failed("connection_error", exc)
+            return "connection_error", None
+        except anthropic.APIResponseValidationError as exc:
+            self._failed("server_error", exc)
+            return "server_error", None
+        finally:
+            m.LLM_REQUEST_SECONDS.observe(time.perf_counter() - started)
+            self.limiter.release()
+            self.spend.release(reserved)
+        cost = self._count_usage(message)
+        if cost is not None:
+            self.spend.add(cost)
+        self.limiter.succeeded()
+        room = headroom(raw.headers)
+        if room is not None:
+            self.limiter.observe(room, self._tokens_per_call)
+        return _reply(message), None
+
+    def _status_outcome(self, exc: anthropic.APIStatusError) -> str:
+        status, detail = exc.status_code, exc.api_message or exc.message
+        if status in (401, 403):
+            m.LLM_REQUESTS.labels("auth_error").inc()
+            raise AuthFailure(
+                f"the Anthropic API refused the credentials ({status}): {detail}"
+            ) from exc
+        if status == 429:
+            return "throttled"
+        if status == 529:
+            return "overloaded"
+        if status >= 500 or status in (408, 409):
+            return "server_error"
+        m.LLM_REQUESTS.labels("bad_request").inc()
+        raise GenerationFailed("llm_bad_request", f"{status}: {detail}") from exc
+
+    def _failed(self, outcome: str, exc: Exception) -> None:
+        m.LLM_REQUESTS.labels(outcome).inc()
+        now = time.monotonic()
+        if now - self._warned.get(outcome, -math.inf) >= _WARN_EVERY_S:
+            self._warned[outcome] = now
+            log.warning(
+                "LLM call failed (%s), retrying with backoff: %s; concurrency limit %d",
+                outcome,
+                exc,
+                self.limiter.limit,
+            )
+        else:
+            log.debug("LLM call failed (%s): %s", outcome, exc)
+
+    def _count_usage(self, message: Message) -> float | None:
+        usage: Any = getattr(message, "usage", None)
+        if usage is None:
+            m.LLM_NO_USAGE.inc()
+            log.warning(
+                "LLM response %s carried no usage: its cost is unknown and not counted",
+                getattr(message, "id", "?"),
+            )
+            return None
+        tokens = Tokens(
+            input=usage.input_tokens or 0,
+            output=usage.output_tokens or 0,
+            cache_read=usage.cache_read_input_tokens or 0,
+            cache_write=usage.cache_creation_input_tokens or 0,
+        )
+        for kind in ("input", "output", "cache_read", "cache_write"):
+            m.LLM_TOKENS.labels(kind).inc(getattr(tokens, kind))
+        cost = tokens.cost(self._prices)
+        m.LLM_COST.inc(cost)
+        self._tokens_per_call = 0.9 * self._tokens_per_call + 0.1 * tokens.total
+        return cost
+
+    async def _wait_for_spend(self, budget: _Budget) -> None:
+        if not self.spend.capped():
+            return
+        started = time.monotonic()
+        self._cap_waiters += 1
+        if self._cap_waiters == 1:
+            m.LLM_SPEND_CAPPED.set(1)
+            log.warning("LLM spend cap reached, calls paused: %s", self.capped_reason())
+        try:
+            while self.spend.capped():
+                # Poll: room comes back as spend ages out of the window, with no event to
+                # wait on. Half a second is invisible against an hour.
+                await asyncio.sleep(min(max(self.spend.until_room_s(), 0.05), 0.5))
+        finally:
+            self._cap_waiters -= 1
+            if self._cap_waiters == 0:
+                m.LLM_SPEND_CAPPED.set(0)
+                log.warning("LLM spend back under the cap, calls resumed")
+        budget.excuse(time.monotonic() - started)
+
+    def paused(self) -> bool:
+        return self._cap_waiters > 0
+
+    def capped_reason(self) -> str:
+        return (
+            f"estimated LLM spend ${self.spend.spent():.4f} in the last "
+            f"{self.spend.window_s:g}s reached the cap of ${self.spend.cap_usd:g}"
+        )
+
+
+def _reply(message: Message) -> Reply:
+    text = "".join(block.text for block in message.content if block.type == "text")
+    details = getattr(message, "stop_details", None)
+    refusal = getattr(details, "explanation", None) if details is not None else None
+    return Reply(text=text, stop_reason=message.stop_reason, refusal=refusal)
