@@ -133,11 +133,15 @@ async def _serve(
             "backend": s.backend,
         },
     )
+    health.stuck_after_s = s.health_stuck_after_s
     if http:
         server = metrics.serve(health, s.http_port)
         log.info("serving /metrics /healthz /readyz on port %d", server.server_address[1])
     registry = registry_client(s)
     generator = make_generator(s)
+    paused = getattr(generator, "paused_because", None)
+    if callable(paused):
+        health.blockers.append(paused)
     try:
         schema_id = await _output_schema_id(s, registry, health, stop)
         if schema_id is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -102,6 +103,42 @@ LLM_MISTAKE_TYPES = Counter(
 )
 
 
+# Counters with a label appear only when a label value is first used, and rate()/increase()
+# miss that first increment. Every label value of a bounded set is created at zero up front,
+# so dashboards and alerts see a series from the first scrape.
+_KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
+    (RECORDS, ("qualified", "below_delta", "not_score", "sampled_out", "invalid", "dead_lettered")),
+    (CARDS, ("critic_calibration", "failure_pattern")),
+    (TRANSACTIONS, ("committed", "aborted")),
+    (REBALANCES, ("assigned", "revoked", "lost")),
+    (
+        LLM_REQUESTS,
+        (
+            "ok",
+            "throttled",
+            "overloaded",
+            "server_error",
+            "timeout",
+            "connection_error",
+            "bad_request",
+            "auth_error",
+            "refusal",
+            "max_tokens",
+            "parse_error",
+            "invalid",
+        ),
+    ),
+    (LLM_TOKENS, ("input", "output", "cache_read", "cache_write")),
+    (
+        LLM_MISTAKE_TYPES,
+        ("intention_credit", "sycophancy", "ignored_evidence", "scale_inconsistency", "other"),
+    ),
+]
+for _metric, _values in _KNOWN_LABELS:
+    for _value in _values:
+        _metric.labels(_value)
+
+
 @dataclass
 class Health:
     """What /healthz and /readyz report. Written by the runner, read by the HTTP thread."""
@@ -114,6 +151,8 @@ class Health:
     producer_ready: bool = False
     group_joined: bool = False
     stopped_because: str | None = None
+    # Other reasons not to be ready, asked at each check (e.g. the generator's spend cap).
+    blockers: list[Callable[[], str | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def polled(self) -> None:
@@ -139,6 +178,8 @@ class Health:
                 reasons.append("the transactional producer is not initialised")
             if not self.group_joined:
                 reasons.append("the consumer has not joined its group")
+            blockers = list(self.blockers)
+        reasons.extend(why for why in (b() for b in blockers) if why)
         ok = not reasons
         READY.set(1 if ok else 0)
         return ok, ("ready\n" if ok else "not ready: " + "; ".join(reasons) + "\n")

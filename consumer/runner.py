@@ -140,7 +140,7 @@ class Runner:
                 await self._commit_cycle()
                 next_commit = time.monotonic() + interval
             if now >= next_lag:
-                self._refresh_lag()
+                await self._refresh_lag()
                 next_lag = now + _LAG_EVERY_S
             await asyncio.sleep(0 if msgs else _IDLE_TICK_S)
 
@@ -211,7 +211,11 @@ class Runner:
             if self._redelivered in (1, 10, 100, 1000) or self._redelivered % 10000 == 0:
                 log.warning(
                     "ignored %d redelivered records (latest %s[%d]@%d, already read to %d)",
-                    self._redelivered, tp[0], tp[1], msg.offset(), seen,
+                    self._redelivered,
+                    tp[0],
+                    tp[1],
+                    msg.offset(),
+                    seen,
                 )
             return
         ref = to_ref(msg)
@@ -473,9 +477,7 @@ class Runner:
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "committed %s",
-                ", ".join(
-                    f"{t}[{p}] {e[0].ref.offset if e else o}..{o}" for (t, p), e, o in batch
-                ),
+                ", ".join(f"{t}[{p}] {e[0].ref.offset if e else o}..{o}" for (t, p), e, o in batch),
             )
         m.TRANSACTIONS.labels("committed").inc()
         m.LAST_PROGRESS.set(now)
@@ -483,16 +485,31 @@ class Runner:
         if self._on_commit is not None:
             self._on_commit(dict(self.committed))
 
-    def _refresh_lag(self) -> None:
-        for topic, part in self._queues:
+    async def _refresh_lag(self) -> None:
+        """Lag per assigned partition: high watermark minus the committed position.
+
+        Watermarks come with every fetch response, so the cached ones are fresh even when
+        idle; a paused partition does not fetch, so its watermark is asked for (off the loop).
+        """
+        self._health.ready()  # keeps the selftaught_ready gauge current without a probe
+        tps = list(self._queues)
+        positions = {
+            (p.topic, p.partition): p.offset
+            for p in self._consumer.position([TopicPartition(t, n) for t, n in tps])
+        }
+        for topic, part in tps:
+            tp = TopicPartition(topic, part)
             try:
-                _, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic, part), cached=True
-                )
+                if (topic, part) in self._paused:
+                    _, high = await asyncio.to_thread(
+                        self._consumer.get_watermark_offsets, tp, 2.0, False
+                    )
+                else:
+                    _, high = self._consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 continue
-            pos = self.committed.get((topic, part))
-            if high >= 0 and pos is not None:
+            pos = self.committed.get((topic, part), positions.get((topic, part), -1))
+            if high >= 0 and pos is not None and pos >= 0:
                 m.LAG.labels(topic, str(part)).set(max(0, high - pos))
 
     # -- rebalances (called from inside consume) --------------------------------------------

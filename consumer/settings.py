@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # broker's default 1 MB message.
     card_text_chars: int = Field(16_000, ge=200)
 
+    # /healthz fails when the consumer loop has not polled for this long: well below
+    # librdkafka's max.poll.interval.ms (300 s), so a wedged pod is restarted before the
+    # group evicts it, and well above the slowest commit we tolerate.
+    health_stuck_after_s: float = Field(60.0, gt=0, allow_inf_nan=False)
+
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

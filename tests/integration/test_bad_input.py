@@ -79,7 +79,9 @@ def cases(valid: bytes) -> list[Case]:
         Case(b"empty-purpose", "cards", record=with_("empty-purpose", purpose="")),
         Case(b"empty-trace-id", "cards", record=with_("empty-trace-id", trace_id="")),
         Case(b"empty-action", "cards", record=score("empty-action", action_name="")),
-        Case(b"big-state", "validate/field_too_large", record=score("bs", state_before="s" * 2 * MB)),
+        Case(
+            b"big-state", "validate/field_too_large", record=score("bs", state_before="s" * 2 * MB)
+        ),
         Case(b"big-purpose", "validate/field_too_large", record=with_("bp", purpose="p" * 3 * MB)),
         # Under the input limit, but a card carrying it whole would pass the broker's 1 MB:
         # the card is shortened with a marker, never dropped.
