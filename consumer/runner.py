@@ -16,9 +16,10 @@ import contextlib
 import functools
 import itertools
 import logging
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,41 @@ _BATCH = 500  # records taken per consume() call
 _IDLE_TICK_S = 0.005  # sleep when consume() returned nothing: latency vs idle CPU
 _TXN_TIMEOUT_S = 30.0  # per librdkafka transactional call; retriable errors are retried
 _ABORTS_BEFORE_REWIND = 3
+# A transactional call still blocked this long after its own timeout is stuck, not slow:
+# librdkafka's send_offsets_to_transaction can ignore its timeout while the group
+# coordinator is unreachable (confluentinc/librdkafka#5456) and never return. The process
+# exits; the restart's init_transactions fences and aborts what was open.
+_CALL_STUCK_S = 3 * _TXN_TIMEOUT_S
 _LAG_EVERY_S = 5.0
+
+
+def _off_loop(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run a blocking librdkafka call on a daemon thread and await its result.
+
+    Not ``asyncio.to_thread``: a call stuck inside librdkafka would then keep the process
+    from exiting (the default executor is joined at shutdown), and a fatal exit must exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # handed to the awaiting coroutine
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=f"kafka-{fn.__name__}", daemon=True).start()
+    return future
 
 
 @dataclass(slots=True)
@@ -92,6 +127,7 @@ class Runner:
         self.committed: dict[TP, int] = {}
         self._seen: dict[TP, int] = {}  # per partition, the offset after the last record read
         self._redelivered = 0
+        self._in_call: tuple[str, float] | None = None  # the librdkafka call under way, since
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -108,7 +144,7 @@ class Runner:
         terminationGracePeriodSeconds minus one commit (the Helm chart derives it).
         """
         await self._while_alive(
-            asyncio.to_thread(self._call, self._producer.init_transactions, _TXN_TIMEOUT_S)
+            _off_loop(self._call, self._producer.init_transactions, _TXN_TIMEOUT_S)
         )
         self._health.producer_ready = True
         self._consumer.subscribe(
@@ -341,16 +377,17 @@ class Runner:
         if not batch:
             return
         try:
-            await self._while_alive(asyncio.to_thread(self._transact, batch))
+            await self._while_alive(_off_loop(self._transact, batch))
         except _Abort as exc:
             await self._abort(str(exc))
             return
         self._aborts_in_a_row = 0
         self._committed(batch)
 
-    async def _while_alive(self, work: Coroutine[Any, Any, Any]) -> None:
+    async def _while_alive(self, work: Awaitable[Any]) -> None:
         # A commit waits for the broker, for as long as it is down. That is not a stuck
-        # loop: keep /healthz alive while the loop itself stays responsive.
+        # loop: keep /healthz alive while the loop itself stays responsive. A single call
+        # blocked far past its own timeout is stuck, though (see _CALL_STUCK_S).
         task = asyncio.ensure_future(work)
         while True:
             done, _ = await asyncio.wait({task}, timeout=1.0)
@@ -358,6 +395,9 @@ class Runner:
             if done:
                 task.result()
                 return
+            call = self._in_call
+            if call is not None and time.monotonic() - call[1] > _CALL_STUCK_S:
+                raise Fatal(f"{call[0]} has not returned after {_CALL_STUCK_S:.0f}s")
 
     def _transact(self, batch: Batch) -> None:
         """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
@@ -368,11 +408,14 @@ class Runner:
             for entry in entries:
                 self._produce_outcome(entry)
         offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
+        # Not retried in place: a failure here (the broker restarted, the group moved on)
+        # leaves stale group metadata; abort, poll (which rejoins the group), write again.
         self._call(
             p.send_offsets_to_transaction,
             offsets,
             self._consumer.consumer_group_metadata(),
             _TXN_TIMEOUT_S,
+            retry=False,
         )
         self._call(p.commit_transaction, _TXN_TIMEOUT_S)
         m.COMMIT_SECONDS.observe(time.monotonic() - started)
@@ -397,20 +440,28 @@ class Runner:
             except KafkaException as exc:
                 raise self._classify(exc, "produce") from exc
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """A transactional call, retried while librdkafka says it is retriable."""
+    def _call(self, fn: Callable[..., Any], *args: Any, retry: bool = True) -> Any:
+        """A transactional call, retried while librdkafka says it is retriable.
+
+        With ``retry=False`` a retriable error aborts the transaction instead.
+        """
         delay = 0.1
         while True:
+            self._in_call = (fn.__name__, time.monotonic())
             try:
                 return fn(*args)
             except KafkaException as exc:
                 err = kafka_error(exc)
+                if not retry and err.retriable() and not err.fatal():
+                    raise _Abort(f"{fn.__name__}: {err.str()}") from exc
                 if err.retriable() and not err.fatal() and not err.txn_requires_abort():
                     log.warning("%s: %s (retrying)", fn.__name__, err.str())
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
                     continue
                 raise self._classify(exc, fn.__name__) from exc
+            finally:
+                self._in_call = None
 
     @staticmethod
     def _classify(exc: KafkaException, what: str) -> Exception:
@@ -430,7 +481,7 @@ class Runner:
         self._aborts_in_a_row += 1
         log.warning("transaction aborted (%d in a row): %s", self._aborts_in_a_row, why)
         await self._while_alive(
-            asyncio.to_thread(self._call, self._producer.abort_transaction, _TXN_TIMEOUT_S)
+            _off_loop(self._call, self._producer.abort_transaction, _TXN_TIMEOUT_S)
         )
         if self._aborts_in_a_row >= _ABORTS_BEFORE_REWIND:
             self._rewind()
@@ -501,9 +552,7 @@ class Runner:
             tp = TopicPartition(topic, part)
             try:
                 if (topic, part) in self._paused:
-                    _, high = await asyncio.to_thread(
-                        self._consumer.get_watermark_offsets, tp, 2.0, False
-                    )
+                    _, high = await _off_loop(self._consumer.get_watermark_offsets, tp, 2.0, False)
                 else:
                     _, high = self._consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:

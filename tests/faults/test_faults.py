@@ -210,3 +210,33 @@ def test_backlog_of_100k_is_drained_with_bounded_reading_ahead(
         f"({sent.total / took:.0f} records/s, peak RSS {peak / 1024:.0f} MiB)",
     )
     check_exactly_once(out, sent)
+
+
+def test_healthz_stays_healthy_while_the_broker_is_down(
+    stack: Stack, topics: Topics, tmp_path: Path
+) -> None:
+    from tests.integration.test_health import get, wait_for
+
+    # Records keep arriving until the broker goes, so a commit is caught waiting on it.
+    producing = BackgroundProducer(stack, topics, 1500, 8.0, 0, seed=28)
+    svc = Service(
+        stack, topics, tmp_path, instance_id="health", env={"SELFTAUGHT_HEALTH_STUCK_AFTER_S": "5"}
+    ).start()
+    try:
+        wait_for(svc.port, "/readyz", 200, 60)
+        producing.start()
+        time.sleep(3)
+        stack_cmd("stop-kafka")
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # 4x the stuck threshold, broker down throughout
+                code, body = get(svc.port, "/healthz")
+                assert code == 200, body
+                time.sleep(0.5)
+        finally:
+            stack_cmd("start-kafka")
+        sent = producing.finish()
+        finish(stack, topics, [svc])
+    finally:
+        stop_all([svc])
+    check_exactly_once(read_output(stack, topics), sent)
