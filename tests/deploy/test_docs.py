@@ -1,4 +1,4 @@
-"""The chart README's values tables and deploy/DEPLOYING.md stay in step with the chart."""
+"""The chart README's values tables and the main README's Deploying section stay in step with the chart."""
 
 from __future__ import annotations
 
@@ -73,10 +73,11 @@ def test_the_readme_config_defaults_are_the_charts() -> None:
 
 
 def test_deploying_section_exists_and_links_the_chart() -> None:
-    text = (DEPLOY / "DEPLOYING.md").read_text()
-    assert text.startswith("## Deploying")
-    assert "helm/selftaught-consumer/README.md" in text
-    assert (DEPLOY / text.split("](", 1)[1].split(")", 1)[0]).is_file()
+    readme = (DEPLOY.parent / "README.md").read_text()
+    assert "\n## Deploying\n" in readme
+    text = readme.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
+    assert "deploy/helm/selftaught-consumer/README.md" in text
+    assert (DEPLOY.parent / text.split("](", 1)[1].split(")", 1)[0]).is_file()
     for needle in (
         "compose.yaml",
         "StatefulSet",
