@@ -159,7 +159,7 @@ class EventDecoder:
         buf = io.BytesIO(raw)
         buf.seek(_HEADER.size)
         try:
-            record = fastavro.schemaless_reader(buf, writer, reader)
+            record: dict[str, Any] = fastavro.schemaless_reader(buf, writer, reader)  # type: ignore[assignment]
         except _AVRO_ERRORS as exc:
             raise DecodeError("bad_avro", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         except fastavro.read.SchemaResolutionError as exc:
@@ -244,5 +244,5 @@ def decode_card(raw: bytes, schema_text: Callable[[int], str]) -> dict[str, Any]
     writer = _parse(_json_loads(schema_text(schema_id)))
     buf = io.BytesIO(raw)
     buf.seek(_HEADER.size)
-    record: dict[str, Any] = fastavro.schemaless_reader(buf, writer, None)
+    record: dict[str, Any] = fastavro.schemaless_reader(buf, writer, None)  # type: ignore[assignment]
     return record

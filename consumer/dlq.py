@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from consumer.kafka import H_CLASS, H_STAGE, header, original_headers
+from consumer.kafka import H_CLASS, H_STAGE, header, original_headers, record_headers
 from consumer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,38 +84,33 @@ def run_replay(
             producer.init_transactions(30)
         done = {p for p, end in ends.items() if end <= 0}
         while len(done) < len(ends) and (limit is None or report.replayed < limit):
-            msgs = consumer.consume(500, 1.0)
-            batch_offsets: dict[int, int] = {}
-            if not dry_run and msgs:
-                producer.begin_transaction()
+            msgs = [m for m in consumer.consume(500, 1.0) if m.error() is None]
+            moved: dict[int, int] = {}  # partition -> offset after the last record taken
+            outputs: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
             for msg in msgs:
-                if msg.error() or msg.partition() in done:
-                    continue
-                if msg.offset() >= ends[msg.partition()]:
-                    done.add(msg.partition())
+                part, offset = msg.partition() or 0, msg.offset() or 0
+                if part in done or offset >= ends[part]:
+                    done.add(part)
                     continue
                 if limit is not None and report.replayed >= limit:
                     break
-                headers = msg.headers() or []
+                headers = record_headers(msg)
                 r = header(headers, H_CLASS) or "unknown"
                 if (stage and header(headers, H_STAGE) != stage) or (reason and r != reason):
                     report.passed_over += 1
                 else:
                     report.replayed += 1
                     report.by_reason[r] = report.by_reason.get(r, 0) + 1
-                    if not dry_run:
-                        producer.produce(
-                            s.input_topic,
-                            key=msg.key(),
-                            value=msg.value(),
-                            headers=original_headers((k, v or b"") for k, v in headers),
-                        )
-                batch_offsets[msg.partition()] = msg.offset() + 1
-                if msg.offset() + 1 >= ends[msg.partition()]:
-                    done.add(msg.partition())
-            if not dry_run and msgs:
+                    outputs.append((msg.key(), msg.value(), original_headers(headers)))
+                moved[part] = offset + 1
+                if offset + 1 >= ends[part]:
+                    done.add(part)
+            if moved and not dry_run:
+                producer.begin_transaction()
+                for key, value, hs in outputs:
+                    producer.produce(s.input_topic, key=key, value=value, headers=hs)  # type: ignore[arg-type]
                 producer.send_offsets_to_transaction(
-                    [TopicPartition(s.dlq_topic, p, o) for p, o in batch_offsets.items()],
+                    [TopicPartition(s.dlq_topic, p, o) for p, o in moved.items()],
                     consumer.consumer_group_metadata(),
                     30,
                 )

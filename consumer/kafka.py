@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from consumer.events import SourceRef
 from consumer.pipeline import DeadLetter
@@ -33,15 +33,23 @@ _MAX_ERROR_MESSAGE = 1000
 
 def to_ref(msg: Message) -> SourceRef:
     ts_type, ts = msg.timestamp()
-    headers = msg.headers() or ()
     return SourceRef(
-        topic=msg.topic(),
-        partition=msg.partition(),
-        offset=msg.offset(),
+        topic=msg.topic() or "",
+        partition=msg.partition() or 0,
+        offset=msg.offset() or 0,
         key=msg.key(),
         value=msg.value(),
-        headers=tuple((k, v if v is not None else b"") for k, v in headers),
+        headers=record_headers(msg),
         timestamp_ms=ts if ts_type != 0 else -1,
+    )
+
+
+def record_headers(msg: Message) -> tuple[tuple[str, bytes], ...]:
+    """A consumed record's headers, in order, as bytes (a null header value becomes b"")."""
+    raw = msg.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return tuple(
+        (k, v.encode() if isinstance(v, str) else (v if v is not None else b"")) for k, v in pairs
     )
 
 
@@ -64,12 +72,12 @@ def original_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, by
     return [(k, v) for k, v in headers if k not in DLQ_HEADERS]
 
 
-def header(headers: Iterable[tuple[str, bytes | None]], name: str) -> str | None:
+def header(headers: Iterable[tuple[str, bytes]], name: str) -> str | None:
     """The last value of a header, decoded."""
     found = None
     for k, v in headers:
         if k == name:
-            found = (v or b"").decode("utf-8", "replace")
+            found = v.decode("utf-8", "replace")
     return found
 
 
