@@ -54,6 +54,7 @@ _ABORTS_BEFORE_REWIND = 3
 # exits; the restart's init_transactions fences and aborts what was open.
 _CALL_STUCK_S = 3 * _TXN_TIMEOUT_S
 _LAG_EVERY_S = 5.0
+_DLQ_LOGS_PER_MINUTE = 100
 
 
 def _off_loop(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
@@ -127,6 +128,7 @@ class Runner:
         self.committed: dict[TP, int] = {}
         self._seen: dict[TP, int] = {}  # per partition, the offset after the last record read
         self._redelivered = 0
+        self._dlq_log_window, self._dlq_logged, self._dlq_unlogged = time.monotonic(), 0, 0
         self._in_call: tuple[str, float] | None = None  # the librdkafka call under way, since
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -316,10 +318,18 @@ class Runner:
                     resume.append(tp)
             elif total_full or len(q) >= per_tp:
                 pause.append(tp)
+        if pause and not self._paused:
+            log.info(
+                "backpressure: pausing %d partitions (%d records in flight)",
+                len(pause),
+                self._in_flight,
+            )
         self._pause(pause)
         if resume:
             self._consumer.resume([TopicPartition(t, p) for t, p in resume])
             self._paused.difference_update(resume)
+            if not self._paused:
+                log.info("backpressure: all partitions resumed (%d in flight)", self._in_flight)
         m.PAUSED.set(len(self._paused))
         m.IN_FLIGHT.set(self._in_flight)
 
@@ -525,6 +535,8 @@ class Runner:
                 self._seen[tp] = offset
             for entry in entries:
                 _count(entry, now)
+                if isinstance(entry.outcome, DeadLetter):
+                    self._log_dead_letter(entry.ref, entry.outcome)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "committed %s",
@@ -535,6 +547,31 @@ class Runner:
         m.IN_FLIGHT.set(self._in_flight)
         if self._on_commit is not None:
             self._on_commit(dict(self.committed))
+
+    def _log_dead_letter(self, ref: SourceRef, dl: DeadLetter) -> None:
+        # One line per dead letter, but a flood of poison must not drown the log: at most
+        # _DLQ_LOGS_PER_MINUTE lines a minute, then a count of the ones not logged.
+        now = time.monotonic()
+        if now - self._dlq_log_window >= 60:
+            if self._dlq_unlogged:
+                log.warning(
+                    "%d more dead letters not logged in the last minute", self._dlq_unlogged
+                )
+            self._dlq_log_window, self._dlq_logged, self._dlq_unlogged = now, 0, 0
+        if self._dlq_logged >= _DLQ_LOGS_PER_MINUTE:
+            self._dlq_unlogged += 1
+            return
+        self._dlq_logged += 1
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s/%s: %s",
+            ref.topic,
+            ref.partition,
+            ref.offset,
+            dl.stage,
+            dl.reason,
+            dl.message[:300],
+            extra={"stage": dl.stage, "reason": dl.reason},
+        )
 
     async def _refresh_lag(self) -> None:
         """Lag per assigned partition: high watermark minus the committed position.

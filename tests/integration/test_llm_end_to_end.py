@@ -238,3 +238,39 @@ def test_mistake_types_stay_balanced_over_400_events(
         "scale_inconsistency",
     }
     assert max(kinds.values()) <= 1.5 * min(kinds.values()), kinds
+
+
+def test_sigterm_with_llm_calls_in_flight_exits_within_the_deadline(
+    stack: Stack, topics: Topics, tmp_path: Path, fake: FakeAnthropic
+) -> None:
+    """Kubernetes' stop: SIGTERM while slow calls are in flight; exit 0 inside the deadline,
+    finished work committed, nothing lost (the next owner redoes the rest)."""
+    import signal
+
+    fake.configure(latency_s=1.5)
+    sent = produce_mixed(stack, topics, 400, seed=33)
+    service = llm_service(
+        stack,
+        topics,
+        tmp_path,
+        fake,
+        SELFTAUGHT_DRAIN_TIMEOUT_S="5",
+        SELFTAUGHT_LLM_MAX_CONCURRENCY="16",
+    ).start()
+    time.sleep(6)  # some pairs committed, 16 calls in flight
+    before = sum(max(0, o) for o in committed(stack, topics).values())
+    service.signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert service.wait(30) == 0, service.logs()[-2000:]
+    took = time.monotonic() - started
+    assert took < 5 + 10, f"exited {took:.1f}s after SIGTERM, deadline 5s + commit"
+    after = sum(max(0, o) for o in committed(stack, topics).values())
+    assert after > before  # the drain committed what finished
+    assert "stopped cleanly" in service.logs()
+    fake.configure(latency_s=0.01)
+    rest = llm_service(stack, topics, tmp_path, fake, instance_id="llm-next").start()
+    try:
+        wait_until_committed(stack, topics, timeout=120, services=[rest])
+    finally:
+        rest.stop()
+    check_exactly_once(read_output(stack, topics), sent)
