@@ -211,6 +211,8 @@ class Runner:
     def _close(self) -> None:
         # close() revokes the assignment (our callback commits what is done unless we are
         # fatal) and leaves the group at once, so the partitions move without a timeout.
+        # (A static member, group.instance.id set, does not leave: its partitions wait for
+        # the session timeout or for the same pod to come back, which is the point of it.)
         try:
             self._consumer.close()
         except (KafkaException, RuntimeError) as exc:
