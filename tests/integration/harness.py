@@ -4,6 +4,7 @@ real process, and a read_committed reader that checks the outputs."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -128,7 +129,13 @@ class EventProducer:
             },
         )
         self.producer = Producer(
-            {"bootstrap.servers": stack.bootstrap, "linger.ms": 20, "message.max.bytes": 8388608}
+            {
+                "bootstrap.servers": stack.bootstrap,
+                "linger.ms": 20,
+                "message.max.bytes": 8388608,
+                # Through logging, not stderr: fault tests stop the broker under it.
+                "logger": logging.getLogger("test-producer"),
+            }
         )
 
     def send(self, record: dict[str, Any]) -> bytes:
