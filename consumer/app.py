@@ -157,13 +157,15 @@ async def _serve(
             policy=CardPolicy(s.trust_score, s.card_text_chars),
             min_contrast=s.min_contrast,
         )
+        client_errors = kafka.ClientErrors()
         runner = Runner(
             s,
             pipeline,
-            kafka.make_consumer(s.consumer_config()),
-            kafka.make_producer(s.producer_config(instance_id)),
+            kafka.make_consumer(s.consumer_config(), client_errors),
+            kafka.make_producer(s.producer_config(instance_id), client_errors),
             health,
             on_commit=on_commit,
+            client_errors=client_errors,
         )
         stop.runner = runner
         if stop.requested:

@@ -8,7 +8,7 @@ import os
 import sys
 
 from consumer import logs, settings
-from consumer.errors import ConfigError, RegistryUnavailable
+from consumer.errors import ConfigError, Fatal, RegistryUnavailable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,4 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except RegistryUnavailable as exc:
         print(f"selftaught: schema registry unavailable: {exc}", file=sys.stderr)
         return 3
+    except Fatal as exc:
+        print(f"selftaught: {exc}", file=sys.stderr)
+        return 1
     return 2

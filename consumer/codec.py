@@ -17,7 +17,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from consumer import schemas
-from consumer.errors import DecodeError, RegistryUnavailable
+from consumer.errors import CredentialsRefused, DecodeError, RegistryUnavailable
 from consumer.events import MemoryCard, ScoreData, TraceEvent
 
 _HEADER = struct.Struct(">bi")  # magic byte, signed 32-bit schema id (as Java writes it)
@@ -83,8 +83,9 @@ def _unavailable(exc: Exception) -> Exception:
     """Translate what the registry client raised; re-raise anything that is not transport."""
     if isinstance(exc, SchemaRegistryError):
         if exc.http_status_code in (401, 403):
-            return RegistryUnavailable(
-                f"the registry refused our credentials ({exc.http_status_code})", 10.0
+            # Not an outage: every record would wait for ever. Exit with one clear line.
+            return CredentialsRefused(
+                f"the schema registry refused our credentials ({exc.http_status_code})"
             )
         return RegistryUnavailable(f"registry error {exc.http_status_code}: {exc}")
     # Connection refused and friends: OSError, or the client's HTTP library's transport

@@ -84,3 +84,7 @@ class AuthFailure(SelftaughtError):
 
 class Fatal(SelftaughtError):
     """The process must exit; a restart (with the same transactional.id) recovers."""
+
+
+class CredentialsRefused(Fatal):
+    """Kafka or the schema registry refused our credentials: waiting will not fix it."""

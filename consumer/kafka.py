@@ -126,16 +126,51 @@ def service_topics(
     ]
 
 
-def make_consumer(config: dict[str, Any]) -> Consumer:
-    return Consumer({**config, "error_cb": _log_client_error, "logger": log})
+class ClientErrors:
+    """The clients' ``error_cb``: logs what librdkafka reports and keeps a refused login.
+
+    librdkafka treats refused credentials like any broker connection failure: it reconnects
+    for ever, and a call that needs the broker (init_transactions) times out and is retried.
+    A wrong password does not fix itself, so the first authentication failure is kept here
+    and the runner ends the process with it (``auth_failure``); it is not logged here, where
+    every reconnect would repeat it, but once, as the reason the process exits.
+    """
+
+    def __init__(self) -> None:
+        self.auth_failure: str | None = None
+
+    def __call__(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._AUTHENTICATION:
+            self.auth_failure = self.auth_failure or err.str()
+            return
+        _log_client_error(err)
 
 
-def make_producer(config: dict[str, Any]) -> Producer:
-    return Producer({**config, "error_cb": _log_client_error, "logger": log})
+class _LibrdkafkaLog:
+    """librdkafka's own log lines, into ours; a broker connection failure at most a warning.
+
+    librdkafka logs each failed connection (facility FAIL) at error level and reports the
+    same failure to error_cb, which judges it: transient trouble is a warning there, and a
+    refused login is the one error line the process exits with.
+    """
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        if args and args[0] == "FAIL":
+            level = min(level, logging.WARNING)
+        log.log(level, msg, *args)
+
+
+def make_consumer(config: dict[str, Any], errors: ClientErrors | None = None) -> Consumer:
+    return Consumer({**config, "error_cb": errors or _log_client_error, "logger": _LibrdkafkaLog()})
+
+
+def make_producer(config: dict[str, Any], errors: ClientErrors | None = None) -> Producer:
+    return Producer({**config, "error_cb": errors or _log_client_error, "logger": _LibrdkafkaLog()})
 
 
 def _log_client_error(err: KafkaError) -> None:
     # librdkafka reports transient broker trouble here and recovers by itself; only a fatal
-    # error is acted on (by the runner, when the next call raises it).
+    # error is acted on (by the runner, when the next call raises it), and a refused login
+    # (ClientErrors).
     level = logging.ERROR if err.fatal() else logging.WARNING
     log.log(level, "kafka client: %s", err.str())

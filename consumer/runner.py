@@ -36,7 +36,7 @@ from confluent_kafka import (
 from consumer import metrics as m
 from consumer.errors import AuthFailure, Fatal
 from consumer.events import SourceRef
-from consumer.kafka import dead_letter_headers, kafka_error, to_ref
+from consumer.kafka import ClientErrors, dead_letter_headers, kafka_error, to_ref
 from consumer.metrics import Health
 from consumer.pipeline import DeadLetter, Outcome, Pending, Pipeline, Produced, Skipped
 from consumer.settings import Settings
@@ -111,6 +111,7 @@ class Runner:
         producer: Producer,
         health: Health,
         on_commit: Callable[[dict[TP, int]], None] | None = None,
+        client_errors: ClientErrors | None = None,
     ) -> None:
         self._s = settings
         self._pipeline = pipeline
@@ -118,6 +119,7 @@ class Runner:
         self._producer = producer
         self._health = health
         self._on_commit = on_commit
+        self._client_errors = client_errors
         self._queues: dict[TP, deque[Entry]] = {}
         self._paused: set[TP] = set()
         self._in_flight = 0
@@ -145,9 +147,15 @@ class Runner:
         On stop, in-flight work gets ``drain_timeout_s`` to finish; keep that inside the pod's
         terminationGracePeriodSeconds minus one commit (the Helm chart derives it).
         """
-        await self._while_alive(
-            _off_loop(self._call, self._producer.init_transactions, _TXN_TIMEOUT_S)
+        started = await self._while_alive(
+            _off_loop(self._call, self._producer.init_transactions, _TXN_TIMEOUT_S),
+            stop_aware=True,
         )
+        if not started:
+            # Stopped while waiting for the broker at start: nothing was read or written.
+            log.info("stopped before the producer was initialised")
+            self._health.stop("shut down")
+            return
         self._health.producer_ready = True
         self._consumer.subscribe(
             [self._s.input_topic],
@@ -227,6 +235,7 @@ class Runner:
         self._health.polled()
         if self._fatal:
             raise Fatal(self._fatal)
+        self._check_login()
         good = []
         for msg in msgs:
             err = msg.error()
@@ -396,7 +405,7 @@ class Runner:
         self._aborts_in_a_row = 0
         self._committed(batch)
 
-    async def _while_alive(self, work: Awaitable[Any]) -> None:
+    async def _while_alive(self, work: Awaitable[Any], stop_aware: bool = False) -> bool:
         # A commit waits for the broker, for as long as it is down. That is not a stuck
         # loop: keep /healthz alive while the loop itself stays responsive. A single call
         # blocked far past its own timeout is stuck, though (see _CALL_STUCK_S).
@@ -406,10 +415,23 @@ class Runner:
             self._health.polled()
             if done:
                 task.result()
-                return
+                return True
+            if stop_aware and self._stopping:
+                return False  # the daemon thread is left to the process's exit
+            # The producer's error_cb runs only when it is polled: a refused login while a
+            # call waits for the broker (init_transactions at start) shows nowhere else.
+            self._producer.poll(0)
+            self._check_login()
             call = self._in_call
             if call is not None and time.monotonic() - call[1] > _CALL_STUCK_S:
                 raise Fatal(f"{call[0]} has not returned after {_CALL_STUCK_S:.0f}s")
+
+    def _check_login(self) -> None:
+        # Wrong credentials do not fix themselves: exit (1) with the reason instead of
+        # retrying for ever, so the crash loop shows the cause.
+        why = self._client_errors.auth_failure if self._client_errors is not None else None
+        if why is not None:
+            raise Fatal(f"Kafka refused our credentials: {why}")
 
     def _transact(self, batch: Batch) -> None:
         """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
