@@ -108,7 +108,10 @@ def without_logical_types(schema: Any) -> Any:
 
 
 def _parse(schema_json: Any) -> Any:
-    return fastavro.parse_schema(without_logical_types(schema_json), _write_hint=False)
+    # Keep fastavro's "already parsed" mark (the default _write_hint): without it,
+    # schemaless_reader and schemaless_writer parse the schema again on every record, which
+    # was about half of what decoding and encoding cost.
+    return fastavro.parse_schema(without_logical_types(schema_json))
 
 
 def read_header(raw: bytes | None) -> int:

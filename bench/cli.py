@@ -1,0 +1,147 @@
+"""``python -m bench [--quick] [--only SECTION ...] [--label L]``
+
+Runs against the local stack (``bench/run.sh`` starts one on the benchmark's own ports if
+none answers). The stack is chosen with ``BENCH_BOOTSTRAP`` and ``BENCH_REGISTRY``, else the
+ports ``KAFKA_PORT`` / ``REGISTRY_PORT`` as deploy/local/stack.sh reads them, else 39092 and
+38081. Prints a table and writes the same figures to bench/results/latest.json (and a
+time-stamped copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import machine, report, scenarios
+from bench.load import Stack
+from bench.procs import FakeLLM
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SECTIONS = ("throughput", "profile", "llm", "latency", "memory", "scale_out")
+
+
+def _stack() -> Stack:
+    bootstrap = os.environ.get("BENCH_BOOTSTRAP") or (
+        f"127.0.0.1:{os.environ.get('KAFKA_PORT', '39092')}"
+    )
+    registry = os.environ.get("BENCH_REGISTRY") or (
+        f"http://127.0.0.1:{os.environ.get('REGISTRY_PORT', '38081')}/apis/ccompat/v7"
+    )
+    return Stack(bootstrap, registry)
+
+
+def _check_stack(stack: Stack) -> None:
+    import urllib.request
+
+    from confluent_kafka.admin import AdminClient
+
+    AdminClient({"bootstrap.servers": stack.bootstrap}).list_topics(timeout=10)
+    with urllib.request.urlopen(stack.registry + "/subjects", timeout=10) as r:
+        r.read()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes: about 4 minutes")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    ap.add_argument("--skip", nargs="+", choices=SECTIONS, default=[], help="skip these")
+    ap.add_argument("--label", default="", help="a note stored with the results (e.g. before)")
+    args = ap.parse_args(argv)
+
+    wanted = [s for s in (args.only or SECTIONS) if s not in args.skip]
+    stack = _stack()
+    try:
+        _check_stack(stack)
+    except Exception as exc:
+        print(
+            f"no stack answers at {stack.bootstrap} / {stack.registry}: {exc}\n"
+            "start one with: bash bench/run.sh (or KAFKA_PORT=39092 KAFKA_CONTROLLER_PORT=39093 "
+            "REGISTRY_PORT=38081 SELFTAUGHT_STACK_DIR=/tmp/benchstack bash deploy/local/stack.sh up)"
+        )
+        return 2
+
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log_dir = RESULTS / "logs" / stamp
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stack_dir = os.environ.get("SELFTAUGHT_STACK_DIR", "/tmp/benchstack")
+    cpu = machine.CpuAccount(own_stack_dir=stack_dir)
+    cpu.start()
+
+    def log(msg: str) -> None:
+        print(f"[bench {time.monotonic() - started:6.1f}s] {msg}", flush=True)
+
+    ctx = scenarios.Ctx(
+        stack=stack,
+        sizes=scenarios.Sizes.for_mode(args.quick),
+        log_dir=log_dir,
+        out_dir=RESULTS,
+        stamp=stamp,
+        cpu=cpu,
+        log=log,
+    )
+    res: dict[str, Any] = {
+        "started_at": stamp,
+        "mode": "quick" if args.quick else "default",
+        "label": args.label,
+        "stack": {"bootstrap": stack.bootstrap, "registry": stack.registry},
+        "machine": machine.describe(),
+        "sizes": ctx.sizes.__dict__,
+        "sections": wanted,
+    }
+
+    def run(name: str, fn: Any, *a: Any) -> Any:
+        log(f"== {name}")
+        try:
+            out = fn(*a)
+        except Exception as exc:
+            log(f"{name} failed: {exc}")
+            out = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        cpu.snapshot(name)
+        return out
+
+    expected_rate = None
+    if "throughput" in wanted:
+        res["throughput"] = run("throughput", scenarios.throughput, ctx)
+        expected_rate = res["throughput"].get("service_events_per_s")
+    if "memory" in wanted or "profile" in wanted:
+        res["memory"] = run(
+            "memory + profile",
+            scenarios.memory_and_profile,
+            ctx,
+            expected_rate,
+            "profile" in wanted,
+        )
+    if "latency" in wanted:
+        res["latency"] = run("latency", scenarios.latency, ctx)
+    if "llm" in wanted or "scale_out" in wanted:
+        fake = FakeLLM(log_dir)
+        cpu.mark(fake.proc.pid, "fake anthropic")
+        try:
+            if "llm" in wanted:
+                res["llm"] = run("llm", scenarios.llm_bound, ctx, fake)
+            if "scale_out" in wanted:
+                res["scale_out"] = run("scale-out", scenarios.scale_out, ctx, fake)
+        finally:
+            fake.stop()
+    cpu.stop()
+    res["cpu_accounting"] = cpu.report()
+    res["machine"]["loadavg_at_end"] = machine.loadavg()
+    res["duration_s"] = round(time.monotonic() - started, 1)
+    latest = RESULTS / "latest.json"
+    stamped = RESULTS / f"{stamp}{'-' + args.label if args.label else ''}.json"
+    res["json_path"] = str(latest.relative_to(ROOT))
+    text = json.dumps(res, indent=1, default=str)
+    latest.write_text(text)
+    stamped.write_text(text)
+    print()
+    print(report.render(res))
+    return 0

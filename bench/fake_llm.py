@@ -1,0 +1,37 @@
+"""tests/fakes/anthropic_server.py as the benchmark runs it: with TCP_NODELAY on its sockets.
+
+The fake writes each answer's headers and body with two ``send`` calls. With Nagle's algorithm
+on, the body waits for the client's (delayed) ACK of the headers: about 40 ms added to every
+call on Linux, whatever the configured latency, which is the fake's cost and not the
+service's. Setting TCP_NODELAY on each accepted connection removes it; nothing else changes.
+``--nagle`` keeps the fake exactly as it is (to measure that floor).
+
+    python -m bench.fake_llm --port N --latency S [--nagle]
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+from tests.fakes import anthropic_server as fake
+
+
+def _nodelay_setup(self: fake._Handler) -> None:
+    _original_setup(self)
+    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+_original_setup = fake._Handler.setup
+
+
+def main(argv: list[str]) -> None:
+    if "--nagle" in argv:
+        argv = [a for a in argv if a != "--nagle"]
+    else:
+        fake._Handler.setup = _nodelay_setup  # type: ignore[method-assign]
+    fake.main(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

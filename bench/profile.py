@@ -1,0 +1,264 @@
+"""Where the service's time goes: a py-spy recording, summarised by pipeline stage.
+
+py-spy samples every thread of the running service (``--idle`` so that waiting counts as
+wall-clock time, ``--nonblocking`` so the process is never paused). The asyncio loop runs on
+the main thread; transactions run on short-lived ``kafka-*`` threads while the loop waits for
+them. Each main-thread sample is put in one group by the innermost frame that names a stage
+(the statement executing in ``pipeline.py`` and ``runner.py`` says which stage it is):
+
+    poll      Runner._poll (consumer.consume) and turning messages into SourceRefs
+    decode    EventDecoder.decode: header, fastavro, the TraceEvent
+    validate  qualify() and ensure_contrast()
+    generate  the generator (the rules generator checks its own proposals: counted here)
+    cards     build_cards (ids, texts)
+    encode    CardEncoder.encode
+    commit    collecting finished prefixes, bookkeeping and per-record metrics after commit
+    produce   (transaction threads) Producer.produce of the outcomes
+    loop      the rest of the runner's loop and asyncio's own work
+    idle      the loop waiting in select(): a transaction in flight, or nothing to read
+
+Transaction threads are reported separately: begin, produce, send_offsets, commit.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+from collections import Counter
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUPS = (
+    "poll",
+    "decode",
+    "validate",
+    "generate",
+    "cards",
+    "encode",
+    "produce",
+    "commit",
+    "loop",
+    "idle",
+)
+
+
+def record(pid: int, seconds: float, out: Path, rate: int = 100) -> subprocess.Popen[bytes]:
+    """Start py-spy on ``pid`` for ``seconds``; returns the py-spy process (wait on it)."""
+    return subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, round(seconds))),
+            "--rate",
+            str(rate),
+            "--format",
+            "speedscope",
+            "--output",
+            str(out),
+            "--idle",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@cache
+def _statements(path: str) -> list[tuple[int, int, str]]:
+    """(first line, last line, source) of every simple statement in a file, innermost first."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return []
+    out = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.stmt) and not isinstance(
+            node,
+            ast.FunctionDef
+            | ast.AsyncFunctionDef
+            | ast.ClassDef
+            | ast.If
+            | ast.For
+            | ast.While
+            | ast.Try
+            | ast.With,
+        ):
+            seg = ast.get_source_segment(text, node) or ""
+            out.append((node.lineno, node.end_lineno or node.lineno, seg))
+    out.sort(key=lambda s: s[1] - s[0])  # smallest span first
+    return out
+
+
+def statement(path: str, line: int) -> str:
+    for lo, hi, seg in _statements(path):
+        if lo <= line <= hi:
+            return seg
+    return ""
+
+
+def _stage_of(frame: dict[str, Any]) -> str | None:
+    """The group a frame names, or None when it says nothing about the stage."""
+    name, path, line = frame["name"], frame.get("file") or "", frame.get("line") or 0
+    if "/consumer/" not in path:
+        if path.endswith("selectors.py") and name.endswith("select"):
+            return "idle"
+        return None
+    mod = path.rsplit("/consumer/", 1)[1]
+    if mod == "codec.py":
+        if name in ("EventDecoder.decode", "_to_event", "read_header", "decode"):
+            return "decode"
+        if name in ("CardEncoder.encode", "card_record", "encode"):
+            return "encode"
+    if mod == "qualify.py":
+        return "validate"
+    if mod == "validate.py":
+        return "validate"
+    if mod.startswith("generate/"):
+        return "generate"
+    if mod == "cards.py":
+        return "cards"
+    if mod == "kafka.py" and name == "to_ref":
+        return "poll"
+    if mod == "pipeline.py":
+        stmt = statement(path, line)
+        if "self._decoder.decode" in stmt or "read_header" in stmt or "knows(" in stmt:
+            return "decode"
+        if "qualify(" in stmt or "ensure_contrast" in stmt:
+            return "validate"
+        if "generate_now" in stmt or "self._generator.generate" in stmt:
+            return "generate"
+        if "build_cards" in stmt or "ContrastPair(" in stmt:
+            return "cards"
+        if "encode(" in stmt:
+            return "encode"
+        return None
+    if mod == "runner.py":
+        short = name.rsplit(".", 1)[-1]
+        stmt = statement(path, line)
+        if short == "_poll":
+            return "poll"
+        if short == "_accept":
+            return "poll" if "to_ref" in stmt else "loop"
+        if short in ("_produce", "_produce_outcome"):
+            return "produce"
+        if short in ("_collect", "_past_control_records", "_committed", "_count", "_commit_cycle"):
+            return "commit"
+        if short == "_transact":
+            if "_produce_outcome" in stmt:
+                return "produce"
+            return "commit"
+        return "loop"
+    if mod == "metrics.py":
+        return None  # counted where it is called from
+    return None
+
+
+def _txn_part(frames: list[dict[str, Any]]) -> str:
+    for f in reversed(frames):
+        if (f.get("file") or "").endswith("/consumer/runner.py"):
+            short = f["name"].rsplit(".", 1)[-1]
+            stmt = statement(f["file"], f.get("line") or 0)
+            if short in ("_produce", "_produce_outcome"):
+                return "produce"
+            if short == "_transact":
+                for key, part in (
+                    ("begin_transaction", "begin"),
+                    ("_produce_outcome", "produce"),
+                    ("send_offsets_to_transaction", "send_offsets"),
+                    ("commit_transaction", "commit"),
+                ):
+                    if key in stmt:
+                        return part
+                return "other"
+            if short == "_call":
+                continue
+    return "other"
+
+
+def summarise(path: Path, top: int = 15) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    frames = data["shared"]["frames"]
+    groups: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    txn: Counter[str] = Counter()
+    txn_threads = 0
+    main_samples = 0
+    other_threads: Counter[str] = Counter()
+    interval = None
+    for prof in data["profiles"]:
+        name = prof.get("name", "")
+        samples, weights = prof.get("samples", []), prof.get("weights", [])
+        if weights:
+            interval = weights[0]
+        if '"MainThread"' in name:
+            for stack in samples:
+                main_samples += 1
+                fs = [frames[i] for i in stack]
+                group = None
+                for f in reversed(fs):  # innermost first
+                    group = _stage_of(f)
+                    if group is not None:
+                        break
+                if group == "validate" and any(
+                    "/consumer/generate/" in (f.get("file") or "") for f in fs
+                ):
+                    group = "generate"  # the generator checking its own proposals
+                groups[group or "loop"] += 1
+                if fs and group != "idle":
+                    leaf = fs[-1]
+                    leaves[f"{leaf['name']} ({_short_path(leaf.get('file'))})"] += 1
+                for key in {
+                    f"{f['name']} ({_short_path(f.get('file'))})"
+                    for f in fs
+                    if "/consumer/" in (f.get("file") or "")
+                }:
+                    inclusive[key] += 1
+        elif '"kafka-' in name:
+            txn_threads += 1
+            for stack in samples:
+                txn[_txn_part([frames[i] for i in stack])] += 1
+        else:
+            other_threads[name.split('"')[1] if '"' in name else name] += len(samples)
+    total = max(main_samples, 1)
+    return {
+        "file": str(path),
+        "sample_interval_s": interval,
+        "main_thread_samples": main_samples,
+        "seconds": round(main_samples * (interval or 0.01), 1),
+        "groups_pct": {g: round(100 * groups[g] / total, 1) for g in GROUPS if groups[g]},
+        "busy_groups_pct": _busy_split(groups),
+        "top_leaf_frames_pct": [
+            {"frame": k, "pct": round(100 * v / total, 1)} for k, v in leaves.most_common(top)
+        ],
+        "top_inclusive_consumer_frames_pct": [
+            {"frame": k, "pct": round(100 * v / total, 1)} for k, v in inclusive.most_common(top)
+        ],
+        # Transaction threads: wall-clock seconds of each part (the loop waits meanwhile)
+        "transactions": {
+            "threads": txn_threads,
+            "seconds": {k: round(v * (interval or 0.01), 2) for k, v in txn.most_common()},
+            "pct_of_wall": {k: round(100 * v / total, 1) for k, v in txn.most_common()},
+        },
+        "other_threads_samples": dict(other_threads.most_common(8)),
+    }
+
+
+def _busy_split(groups: Counter[str]) -> dict[str, float]:
+    busy = sum(v for k, v in groups.items() if k != "idle") or 1
+    return {g: round(100 * groups[g] / busy, 1) for g in GROUPS if g != "idle" and groups[g]}
+
+
+def _short_path(path: str | None) -> str:
+    if not path:
+        return "?"
+    for marker in ("/consumer/", "/site-packages/", "/lib/python3"):
+        if marker in path:
+            return marker.strip("/").split("/")[0] + "/" + path.rsplit(marker, 1)[1]
+    return path.rsplit("/", 1)[-1]
