@@ -469,6 +469,8 @@ def _ratelimit_headers(rl: dict[str, float]) -> dict[str, str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    # Small answers on a kept-alive connection otherwise wait ~40 ms for Nagle + delayed ACK.
+    disable_nagle_algorithm = True
     owner: FakeAnthropic
 
     def do_POST(self) -> None:
