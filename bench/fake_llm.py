@@ -1,10 +1,10 @@
-"""tests/fakes/anthropic_server.py as the benchmark runs it: with TCP_NODELAY on its sockets.
+"""tests/fakes/anthropic_server.py as the benchmark runs it, with TCP_NODELAY set or not.
 
 The fake writes each answer's headers and body with two ``send`` calls. With Nagle's algorithm
 on, the body waits for the client's (delayed) ACK of the headers: about 40 ms added to every
 call on Linux, whatever the configured latency, which is the fake's cost and not the
-service's. Setting TCP_NODELAY on each accepted connection removes it; nothing else changes.
-``--nagle`` keeps the fake exactly as it is (to measure that floor).
+service's. The fake sets TCP_NODELAY itself since 9e1e4ba; this wrapper makes sure of it
+either way, and ``--nagle`` turns it off to measure what that floor was.
 
     python -m bench.fake_llm --port N --latency S [--nagle]
 """
@@ -16,18 +16,18 @@ import sys
 
 from tests.fakes import anthropic_server as fake
 
+_original_setup = fake._Handler.setup
+
 
 def _nodelay_setup(self: fake._Handler) -> None:
     _original_setup(self)
     self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-_original_setup = fake._Handler.setup
-
-
 def main(argv: list[str]) -> None:
     if "--nagle" in argv:
         argv = [a for a in argv if a != "--nagle"]
+        fake._Handler.disable_nagle_algorithm = False  # the fake before 9e1e4ba
     else:
         fake._Handler.setup = _nodelay_setup  # type: ignore[method-assign]
     fake.main(argv)

@@ -170,7 +170,7 @@ def render(res: dict[str, Any]) -> str:
         if fl:
             out.append(
                 f"  per-call floor of SDK + fake at zero latency: {fl['ms_per_call_tcp_nodelay']} ms "
-                f"(the fake as shipped, Nagle on: {fl['ms_per_call_fake_as_shipped']} ms)"
+                f"(with Nagle on, as the fake was before 9e1e4ba: {fl['ms_per_call_with_nagle']} ms)"
             )
         st = llm.get("startup_stall") or {}
         if st:

@@ -522,17 +522,18 @@ def llm_point(ctx: Ctx, fake: FakeLLM, concurrency: int, latency_s: float) -> di
 
 def call_floor(ctx: Ctx, fake: FakeLLM) -> dict[str, Any]:
     """What one call costs the SDK and the fake at zero latency: the part of 'ideal' no
-    service can reach. Also for the fake as shipped (Nagle on), for the record."""
+    service can reach. Also with Nagle's algorithm on (the fake before 9e1e4ba), for the
+    record."""
     nodelay = sequential(ctx, fake, 0.0, seconds=2.0)
     shipped = FakeLLM(ctx.log_dir, nagle=True)
-    ctx.cpu.mark(shipped.proc.pid, "fake anthropic (as shipped)")
+    ctx.cpu.mark(shipped.proc.pid, "fake anthropic (nagle)")
     try:
         nagle = sequential(ctx, shipped, 0.0, seconds=2.0)
     finally:
         shipped.stop()
     return {
         "ms_per_call_tcp_nodelay": round(1000 * nodelay["seconds"] / nodelay["calls"], 2),
-        "ms_per_call_fake_as_shipped": round(1000 * nagle["seconds"] / nagle["calls"], 2),
+        "ms_per_call_with_nagle": round(1000 * nagle["seconds"] / nagle["calls"], 2),
     }
 
 
