@@ -91,6 +91,12 @@ def render(res: dict[str, Any]) -> str:
             f"  service / bare = {thr['service_events_per_s']:,} / {thr['bare_events_per_s']:,} "
             f"= {thr['ratio'] * 100:.0f}%  (target >= 50%){_ok(thr['ratio'] >= 0.5)}"
         )
+        short = min(r["seconds"] for r in thr["bare_runs"])
+        if short < 2:
+            out.append(
+                f"  (the bare loop drained it in {short} s: too short for a stable ratio; "
+                "the default size is the figure to quote)"
+            )
         if thr.get("pipeline_in_process_us_per_event"):
             out.append(
                 f"  Pipeline.start alone, in process (no Kafka): "

@@ -2,8 +2,8 @@
 # The benchmark in one command: starts its own local stack if none answers on its ports, runs
 # `python -m bench "$@"`, and stops the stack again if it started it.
 #
-#   bash bench/run.sh            # default sizes (about 10-15 minutes)
-#   bash bench/run.sh --quick    # about 4 minutes
+#   bash bench/run.sh            # default sizes (about 8-10 minutes)
+#   bash bench/run.sh --quick    # about 4-5 minutes
 #
 # Its own ports and state by default, so it never touches a stack others use:
 #   KAFKA_PORT=39092 KAFKA_CONTROLLER_PORT=39093 REGISTRY_PORT=38081
