@@ -82,7 +82,7 @@ def _off_loop(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
             loop.call_soon_threadsafe(settle, result, error)
 
-    threading.Thread(target=run, name=f"kafka-{fn.__name__}", daemon=True).start()
+    threading.Thread(target=run, name=f"kafka-{getattr(fn, '__name__', 'call')}", daemon=True).start()
     return future
 
 
@@ -474,12 +474,15 @@ class Runner:
             except KafkaException as exc:
                 raise self._classify(exc, "produce") from exc
 
-    def _call(self, fn: Callable[..., Any], *args: Any, retry: bool = True) -> Any:
+    def _call(
+        self, fn: Callable[..., Any], *args: Any, retry: bool = True, give_up_s: float | None = None
+    ) -> Any:
         """A transactional call, retried while librdkafka says it is retriable.
 
         With ``retry=False`` a retriable error aborts the transaction instead.
         """
         delay = 0.1
+        first = time.monotonic()
         while True:
             self._in_call = (fn.__name__, time.monotonic())
             try:
@@ -488,6 +491,10 @@ class Runner:
                 err = kafka_error(exc)
                 if not retry and err.retriable() and not err.fatal():
                     raise _Abort(f"{fn.__name__}: {err.str()}") from exc
+                if give_up_s is not None and time.monotonic() - first > give_up_s:
+                    raise Fatal(
+                        f"{fn.__name__} still failing after {give_up_s:.0f}s: {err.str()}"
+                    ) from exc
                 if err.retriable() and not err.fatal() and not err.txn_requires_abort():
                     log.warning("%s: %s (retrying)", fn.__name__, err.str())
                     time.sleep(delay)
@@ -514,8 +521,14 @@ class Runner:
         m.TRANSACTIONS.labels("aborted").inc()
         self._aborts_in_a_row += 1
         log.warning("transaction aborted (%d in a row): %s", self._aborts_in_a_row, why)
+        # An abort that keeps timing out after the broker is back is librdkafka's coordinator
+        # state stuck (seen here after a broker restart): exit, the restart fences it.
         await self._while_alive(
-            _off_loop(self._call, self._producer.abort_transaction, _TXN_TIMEOUT_S)
+            _off_loop(
+                functools.partial(self._call, give_up_s=_CALL_STUCK_S),
+                self._producer.abort_transaction,
+                _TXN_TIMEOUT_S,
+            )
         )
         if self._aborts_in_a_row >= _ABORTS_BEFORE_REWIND:
             self._rewind()
