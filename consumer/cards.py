@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -24,12 +25,28 @@ _AVOID = {
 }
 
 
+_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(uuid.NAMESPACE_URL, name))``, in a third of the time.
+
+    Three ids per pair at tens of thousands of pairs a second: the ``uuid.UUID`` object
+    (an int, then formatted back) was a tenth of the service's CPU. Same bytes, same text.
+    """
+    b = bytearray(hashlib.sha1(_NAMESPACE + name.encode("utf-8")).digest()[:16])
+    b[6] = b[6] & 0x0F | 0x50  # version 5
+    b[8] = b[8] & 0x3F | 0x80  # the RFC 4122 variant
+    x = b.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
 def pair_id(source_event_id: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "selftaught/pair/" + source_event_id))
+    return _uuid5("selftaught/pair/" + source_event_id)
 
 
 def card_id(source_event_id: str, kind: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"selftaught/card/{source_event_id}/{kind}"))
+    return _uuid5(f"selftaught/card/{source_event_id}/{kind}")
 
 
 def shorten(text: str, limit: int) -> str:
@@ -52,11 +69,12 @@ def build_cards(
     e, w = pair.event, pair.wrong
     s = e.score
     lim = policy.text_limit
+    pid = pair_id(e.event_id)
 
     def card(kind: str, **fields: object) -> MemoryCard:
         return MemoryCard(
             card_id=card_id(e.event_id, kind),
-            pair_id=pair_id(e.event_id),
+            pair_id=pid,
             kind=kind,
             status=STATUS,
             pattern=PATTERN,

@@ -46,7 +46,9 @@ def to_ref(msg: Message) -> SourceRef:
 
 def record_headers(msg: Message) -> tuple[tuple[str, bytes], ...]:
     """A consumed record's headers, in order, as bytes (a null header value becomes b"")."""
-    raw = msg.headers() or []
+    raw = msg.headers()
+    if not raw:
+        return ()  # the common case, at every record: no generator to build
     pairs = raw.items() if isinstance(raw, dict) else raw
     return tuple(
         (k, v.encode() if isinstance(v, str) else (v if v is not None else b"")) for k, v in pairs

@@ -76,13 +76,20 @@ class Pipeline:
         self._policy = policy
         self._min_contrast = min_contrast
         self._clock_ms = clock_ms
-        self._loads: dict[int, asyncio.Task[None]] = {}
+        self._loads: dict[int, asyncio.Task[None]] = {}  # writer schemas being fetched
 
     def start(self, ref: SourceRef) -> Outcome | Pending:
         try:
             schema_id = read_header(ref.value)
             if not self._decoder.knows(schema_id):
-                return self._after_schema_load(ref, schema_id)
+                self._begin_load(schema_id)
+            if self._loads:
+                # Records keep their order across a writer-schema fetch: one behind a record
+                # that waits for its schema waits too. Otherwise later records take the
+                # generator's capacity (the LLM's slots) first and the committed offset
+                # stands still until they are all done (seen at start-up on a backlog).
+                own = self._loads.get(schema_id)
+                return self._after_loads(ref, own, list(self._loads.values()))
             return self._decoded(ref)
         except BadRecord as exc:
             return dead_letter(exc)
@@ -97,21 +104,33 @@ class Pipeline:
             return self._finish(verdict, self._immediate.generate_now(verdict))
         return self._generate(verdict)
 
-    async def _after_schema_load(self, ref: SourceRef, schema_id: int) -> Outcome:
+    def _begin_load(self, schema_id: int) -> None:
+        # One fetch per unknown id, however many records wait for it; started here, at
+        # once, so that every record read after this one sees it pending.
+        if schema_id in self._loads:
+            return
+        task = asyncio.get_running_loop().create_task(self._fetch_until_available(schema_id))
+        self._loads[schema_id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._loads.get(schema_id) is done:
+                del self._loads[schema_id]
+
+        task.add_done_callback(forget)
+
+    async def _after_loads(
+        self, ref: SourceRef, own: asyncio.Task[None] | None, earlier: list[asyncio.Task[None]]
+    ) -> Outcome:
+        # asyncio.wait neither raises another record's error nor cancels the fetches when
+        # this record is cancelled (its partition revoked); waiters wake in arrival order.
+        await asyncio.wait(earlier)
         try:
-            await self._load_schema(schema_id)
+            if own is not None:
+                own.result()  # this record's own writer schema: its DecodeError, if any
             outcome = self._decoded(ref)
             return outcome if not asyncio.iscoroutine(outcome) else await outcome
         except BadRecord as exc:
             return dead_letter(exc)
-
-    async def _load_schema(self, schema_id: int) -> None:
-        # One fetch per unknown id, however many records wait for it.
-        task = self._loads.get(schema_id)
-        if task is None or task.done():
-            task = asyncio.create_task(self._fetch_until_available(schema_id))
-            self._loads[schema_id] = task
-        await asyncio.shield(task)
 
     async def _fetch_until_available(self, schema_id: int) -> None:
         # A registry outage is not bad input: wait for it, with capped exponential backoff.

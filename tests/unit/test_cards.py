@@ -1,6 +1,17 @@
 import uuid
 
-from consumer.cards import CALIBRATION, FAILURE, TRUNCATION_MARKER, CardPolicy, build_cards, shorten
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumer.cards import (
+    CALIBRATION,
+    FAILURE,
+    TRUNCATION_MARKER,
+    CardPolicy,
+    _uuid5,
+    build_cards,
+    shorten,
+)
 from consumer.events import ContrastPair, MistakeType, WrongEvaluation
 from tests.unit.factories import score_event
 
@@ -50,3 +61,10 @@ def test_long_text_is_shortened_with_a_marker_never_dropped() -> None:
     _ok, bad = build_cards(pair("r" * 50_000), CardPolicy(0.7, 1000), now_ms=1)
     assert len(bad.content) == 1000 and bad.content.endswith(TRUNCATION_MARKER)
     assert shorten("short", 1000) == "short"
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",))))
+def test_fast_uuid5_is_the_standard_uuid5(name: str) -> None:
+    # The ids are a public contract (MemoryCI dedupes on them): the fast path must give
+    # exactly what uuid.uuid5 gives, for any event id text.
+    assert _uuid5(name) == str(uuid.uuid5(uuid.NAMESPACE_URL, name))

@@ -5,7 +5,7 @@ import math
 from consumer import schemas
 from consumer.cards import CardPolicy
 from consumer.codec import CardEncoder, EventDecoder, decode_card
-from consumer.events import SourceRef
+from consumer.events import ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate.rules import RulesGenerator
 from consumer.pipeline import DeadLetter, Pipeline, Produced, Skipped
 from consumer.qualify import Criteria, Scale, Skip
@@ -14,14 +14,36 @@ from tests.unit.factories import MemorySchemas, avro, event_record
 TRACE = json.loads(schemas.text(schemas.TRACE_EVENT))
 
 
-def pipeline() -> Pipeline:
+class Recording:
+    """A generator that waits (like an LLM) and records the order it was asked in."""
+
+    name = "rules/1"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self._rules = RulesGenerator(Scale(0, 10), 1.0)
+
+    async def generate(self, event: ScoreEvent) -> WrongEvaluation:
+        self.asked.append(event.event_id)
+        await asyncio.sleep(0)
+        return self._rules.generate_now(event)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def pipeline(generator: object | None = None) -> Pipeline:
     src = MemorySchemas(
-        {1: schemas.text(schemas.TRACE_EVENT), 2: schemas.text(schemas.MEMORY_CARD)}
+        {
+            1: schemas.text(schemas.TRACE_EVENT),
+            2: schemas.text(schemas.MEMORY_CARD),
+            3: schemas.text(schemas.TRACE_EVENT),
+        }
     )
     return Pipeline(
         decoder=EventDecoder(src),
         criteria=Criteria(Scale(0, 10), 0.5, 1.0, 1000),
-        generator=RulesGenerator(Scale(0, 10), 1.0),
+        generator=generator or RulesGenerator(Scale(0, 10), 1.0),  # type: ignore[arg-type]
         encoder=CardEncoder(2),
         policy=CardPolicy(0.7, 16_000),
         min_contrast=1.0,
@@ -34,10 +56,14 @@ def ref(value: bytes | None) -> SourceRef:
 
 
 def outcome(p: Pipeline, value: bytes | None) -> object:
-    result = p.start(ref(value))
-    if asyncio.iscoroutine(result):
-        return asyncio.run(result)
-    return result
+    return asyncio.run(outcomes(p, [value]))[0]
+
+
+async def outcomes(p: Pipeline, values: list[bytes | None]) -> list[object]:
+    """Start every record in order, each pending one as a task (as the runner does)."""
+    started = [p.start(ref(v)) for v in values]
+    tasks = [asyncio.ensure_future(r) if asyncio.iscoroutine(r) else r for r in started]
+    return [await r if isinstance(r, asyncio.Future) else r for r in tasks]
 
 
 def test_qualifying_event_becomes_two_encoded_cards() -> None:
@@ -53,15 +79,47 @@ def test_qualifying_event_becomes_two_encoded_cards() -> None:
 def test_first_record_of_a_schema_waits_for_it_then_the_rest_are_immediate() -> None:
     p = pipeline()
     raw = avro(TRACE, event_record("e-1"), 1)
-    first = p.start(ref(raw))
-    assert asyncio.iscoroutine(first)
-    asyncio.run(first)
-    assert isinstance(p.start(ref(raw)), Produced)
+
+    async def go() -> None:
+        first = p.start(ref(raw))
+        assert asyncio.iscoroutine(first)
+        await first
+        assert isinstance(p.start(ref(raw)), Produced)
+
+    asyncio.run(go())
+
+
+def test_records_behind_a_schema_fetch_are_generated_in_order() -> None:
+    # e-1 needs writer schema 3 fetched; e-2 and e-3 have a cached one. Were they let past,
+    # they would take the LLM's slots first and the partition's commit would wait on e-1.
+    gen = Recording()
+    p = pipeline(gen)
+    asyncio.run(outcomes(p, [avro(TRACE, event_record("warm"), 1)]))
+    gen.asked.clear()
+    values = [
+        avro(TRACE, event_record("e-1"), 3),
+        avro(TRACE, event_record("e-2"), 1),
+        avro(TRACE, event_record("e-3"), 1),
+    ]
+    results = asyncio.run(outcomes(p, values))
+    assert gen.asked == ["e-1", "e-2", "e-3"]
+    assert all(isinstance(r, Produced) for r in results)
+
+
+def test_an_unknown_schema_id_dead_letters_only_its_own_record() -> None:
+    p = pipeline()
+    values = [
+        avro(TRACE, event_record("e-1"), 77),
+        avro(TRACE, event_record("e-2"), 1),
+    ]
+    bad, good = asyncio.run(outcomes(p, values))
+    assert isinstance(bad, DeadLetter) and bad.reason == "unknown_schema_id"
+    assert isinstance(good, Produced)
 
 
 def test_outcomes_for_every_kind_of_record() -> None:
     p = pipeline()
-    asyncio.run(p.start(ref(avro(TRACE, event_record("warm"), 1))))  # type: ignore[arg-type]
+    outcome(p, avro(TRACE, event_record("warm"), 1))
     assert outcome(p, avro(TRACE, event_record("a", kind="action"), 1)) == Skipped(Skip.NOT_SCORE)
     assert outcome(p, avro(TRACE, event_record("b", phi_after=2.2), 1)) == Skipped(Skip.BELOW_DELTA)
     nan = outcome(p, avro(TRACE, event_record("c", phi_after=math.nan), 1))
