@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anthropic
 from anthropic.types import MessageParam
@@ -65,6 +66,21 @@ def _limit_gauges(limit: int, in_flight: int) -> None:
     m.LLM_IN_FLIGHT.set(in_flight)
 
 
+def sdk_client(request_timeout_s: float, **kw: Any) -> anthropic.AsyncAnthropic:
+    """The SDK client the generator uses (``kw``: base_url, api_key; else the environment).
+
+    On the SDK's aiohttp transport: about 0.6 ms of CPU a call against 1.5 ms on its default
+    httpx transport (measured against the fake API), and per-call CPU is what bounds one
+    process at hundreds of calls in flight. Retries are ours (anthropic_transport.py).
+    """
+    return anthropic.AsyncAnthropic(
+        timeout=request_timeout_s,
+        max_retries=0,
+        http_client=anthropic.DefaultAioHttpClient(timeout=request_timeout_s),
+        **kw,
+    )
+
+
 class AnthropicGenerator:
     """Wrong evaluations from the Anthropic Messages API (``anthropic/<model>``).
 
@@ -102,9 +118,7 @@ class AnthropicGenerator:
         self._limits = limits
         self._owned: anthropic.AsyncAnthropic | None = None
         if client is None:
-            client = self._owned = anthropic.AsyncAnthropic(
-                timeout=request_timeout_s, max_retries=0
-            )
+            client = self._owned = sdk_client(request_timeout_s)
         self._curriculum = Curriculum(curriculum_window)
         self._limiter = AimdLimiter(max_concurrency, min_concurrency, on_change=_limit_gauges)
         _limit_gauges(self._limiter.limit, self._limiter.in_flight)

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 from consumer.errors import AuthFailure, GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate import ContrastGenerator
-from consumer.generate.anthropic import AnthropicGenerator
+from consumer.generate.anthropic import AnthropicGenerator, sdk_client
 from consumer.generate.anthropic_cost import Prices
 from consumer.generate.anthropic_limiter import Backoff
 from consumer.qualify import Scale
@@ -64,7 +64,7 @@ _CLIENTS: dict[AnthropicGenerator, anthropic.AsyncAnthropic] = {}
 
 def generator(fake: FakeAnthropic, **kw: Any) -> AnthropicGenerator:
     """A generator on a client of its own; ``shut`` closes both (the test owns the client)."""
-    client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="test-key")
+    client = sdk_client(5.0, base_url=fake.base_url, api_key="test-key")
     kw.setdefault("backoff", FAST)
     kw.setdefault("request_timeout_s", 5.0)
     kw.setdefault("time_budget_s", 20.0)
@@ -197,7 +197,7 @@ def test_connection_errors_are_retried() -> None:
     before = outcomes("connection_error")
 
     async def go() -> WrongEvaluation:
-        client = anthropic.AsyncAnthropic(base_url=url, api_key="test-key")
+        client = sdk_client(5.0, base_url=url, api_key="test-key")
         g = AnthropicGenerator(
             SCALE, 1.0, client=client, model=MODEL, backoff=FAST, time_budget_s=0.3
         )
@@ -591,7 +591,7 @@ def test_the_fake_runs_as_a_process_driven_by_its_control_endpoint() -> None:
             assert json.load(answer)["then"] == [{"behaviour": "unauthorized", "times": 1}]
 
         async def go() -> WrongEvaluation:
-            client = anthropic.AsyncAnthropic(base_url=base_url, api_key="test-key")
+            client = sdk_client(5.0, base_url=base_url, api_key="test-key")
             g = AnthropicGenerator(SCALE, 1.0, client=client, model=MODEL, backoff=FAST)
             try:
                 with pytest.raises(AuthFailure):
