@@ -126,6 +126,7 @@ class Runner:
         self._queues: dict[TP, deque[Entry]] = {}
         self._paused: set[TP] = set()
         self._in_flight = 0
+        self._ready = 0  # records in flight whose outcome is known
         self._stopping = False
         self._fatal: str | None = None
         self._auth_failure: str | None = None
@@ -177,7 +178,12 @@ class Runner:
 
     async def _loop(self) -> None:
         interval = self._s.commit_interval_ms / 1000
+        # Commit early once this many more records are finished: at full speed the interval
+        # alone let a partition's queue reach its limit, and every pause drops what librdkafka
+        # had fetched for it (re-fetched on resume), which left the loop idle.
+        early = max(1, min(self._s.max_in_flight, self._s.max_in_flight_per_partition) // 2)
         next_commit = time.monotonic() + interval
+        ready_after_commit = 0
         next_lag = 0.0
         while not self._stopping:
             msgs = self._poll()
@@ -185,9 +191,11 @@ class Runner:
                 self._accept(msg)
             self._apply_backpressure()
             now = time.monotonic()
-            if now >= next_commit:
+            if now >= next_commit or self._ready - ready_after_commit >= early:
                 await self._commit_cycle()
                 next_commit = time.monotonic() + interval
+                # Finished records behind an unfinished one stay; only new ones count.
+                ready_after_commit = self._ready
             if now >= next_lag:
                 await self._refresh_lag()
                 next_lag = now + _LAG_EVERY_S
@@ -275,6 +283,7 @@ class Runner:
         result = self._pipeline.start(ref)
         if isinstance(result, Produced | DeadLetter | Skipped):
             entry.outcome = result
+            self._ready += 1
         else:
             entry.task = asyncio.get_running_loop().create_task(self._guard(result, ref))
             entry.task.add_done_callback(functools.partial(self._settle, entry))
@@ -295,8 +304,8 @@ class Runner:
             return DeadLetter("generate", "internal_error", f"{type(exc).__name__}: {exc}")
 
     def _settle(self, entry: Entry, task: asyncio.Task[Outcome]) -> None:
-        if task.cancelled():
-            return
+        if task.cancelled() or entry.task is not task:
+            return  # cancelled, or its partition was dropped before this callback ran
         exc = task.exception()
         if isinstance(exc, AuthFailure):
             self._stop_for_auth(str(exc))
@@ -304,6 +313,7 @@ class Runner:
             self._fatal = str(exc)
         elif exc is None:
             entry.outcome = task.result()
+            self._ready += 1
 
     def _stop_for_auth(self, why: str) -> None:
         # Offsets stay where they are: nothing behind the refused call is committed, and
@@ -570,6 +580,7 @@ class Runner:
                 if q:
                     q.popleft()
             self._in_flight -= len(entries)
+            self._ready -= len(entries)
             self.committed[tp] = offset
             if self._seen.get(tp, -1) < offset:
                 self._seen[tp] = offset
@@ -692,6 +703,9 @@ class Runner:
             for entry in q:
                 if entry.task is not None and not entry.task.done():
                     entry.task.cancel()
+                if entry.outcome is not None:
+                    self._ready -= 1
+                entry.task = None
             self._in_flight -= len(q)
             with contextlib.suppress(KeyError):
                 m.LAG.remove(tp[0], str(tp[1]))
