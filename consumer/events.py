@@ -1,9 +1,15 @@
-"""The typed domain: what flows between the stages. Frozen values, no behaviour with I/O."""
+"""The typed domain: what flows between the stages. Frozen values, no behaviour with I/O.
+
+The values made for every record (SourceRef, TraceEvent, ScoreData, ScoreEvent, MemoryCard)
+are NamedTuples: as immutable as a frozen dataclass and several times cheaper to build, which
+shows at tens of thousands of records a second. The rest are frozen dataclasses.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class MistakeType(StrEnum):
@@ -33,8 +39,7 @@ CURRICULUM: tuple[MistakeType, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRef:
+class SourceRef(NamedTuple):
     """Where a record came from, with its raw bytes, so it can be dead-lettered untouched."""
 
     topic: str
@@ -46,8 +51,7 @@ class SourceRef:
     timestamp_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreData:
+class ScoreData(NamedTuple):
     state_before: str
     action_name: str
     state_after: str
@@ -56,8 +60,7 @@ class ScoreData:
     reasoning: str
 
 
-@dataclass(frozen=True, slots=True)
-class TraceEvent:
+class TraceEvent(NamedTuple):
     """A decoded input event, resolved to our reader schema."""
 
     event_id: str
@@ -70,8 +73,7 @@ class TraceEvent:
     score: ScoreData | None
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreEvent:
+class ScoreEvent(NamedTuple):
     """A score event that passed validation: the step a contrast is generated for."""
 
     event_id: str
@@ -110,8 +112,7 @@ class MemoryScope:
     agent_roles: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryCard:
+class MemoryCard(NamedTuple):
     """One output card, field for field the contract's MemoryCard."""
 
     card_id: str

@@ -55,6 +55,7 @@ _ABORTS_BEFORE_REWIND = 3
 # exits; the restart's init_transactions fences and aborts what was open.
 _CALL_STUCK_S = 3 * _TXN_TIMEOUT_S
 _LAG_EVERY_S = 5.0
+_SETTLED = (Produced, DeadLetter, Skipped)  # a tuple: isinstance on an X | Y is slower
 _DLQ_LOGS_PER_MINUTE = 100
 
 
@@ -281,7 +282,7 @@ class Runner:
         ref = to_ref(msg)
         entry = Entry(ref)
         result = self._pipeline.start(ref)
-        if isinstance(result, Produced | DeadLetter | Skipped):
+        if isinstance(result, _SETTLED):
             entry.outcome = result
             self._ready += 1
         else:

@@ -13,7 +13,6 @@ import sys
 import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import anthropic
@@ -487,7 +486,7 @@ INJECTION = (
 
 def injected(phi_after: float = 6.0) -> ScoreEvent:
     e = score_event(phi_before=3.0, phi_after=phi_after)
-    return replace(e, score=replace(e.score, state_after=INJECTION))
+    return e._replace(score=e.score._replace(state_after=INJECTION))
 
 
 def test_injected_text_travels_only_as_delimited_data(fake: FakeAnthropic) -> None:

@@ -22,8 +22,7 @@ def test_other_kinds_are_skipped(kind: str) -> None:
 
 
 def test_score_kind_without_score_is_skipped() -> None:
-    e = trace_event(kind="action")
-    object.__setattr__(e, "kind", "score")
+    e = trace_event(kind="action")._replace(kind="score", score=None)
     assert qualify(e, CRIT) is Skip.NOT_SCORE
 
 
