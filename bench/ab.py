@@ -20,7 +20,8 @@ from pathlib import Path
 
 from bench import procs
 from bench.cli import RESULTS, _stack
-from bench.load import Topics, create_topics, delete_topics, produce_backlog
+from bench.load import delete_topics, produce_backlog
+from tests.integration.harness import Topics, create_topics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = _stack()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = RESULTS / "logs" / f"ab-{stamp}"
-    t = Topics.fresh("ab", 6)
+    t = Topics.fresh("bench-ab", 6)
     create_topics(stack, t)
     runs: dict[str, list[dict[str, float]]] = {str(tree): [] for tree in args.trees}
     try:

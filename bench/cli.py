@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, report, scenarios
-from bench.load import Stack
 from bench.procs import FakeLLM
+from tests.integration.harness import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

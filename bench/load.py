@@ -17,7 +17,6 @@ import json
 import random
 import struct
 import time
-import uuid
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +25,11 @@ from typing import Any
 
 import fastavro
 from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from consumer.codec import without_logical_types
+from tests.integration.harness import Stack, Topics
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE_SCHEMA_TEXT = (ROOT / "schemas/trace_event.avsc").read_text()
@@ -41,46 +41,6 @@ STATE_BEFORE = "3 tests failing: test_totals, test_tax, test_fx"
 STATE_AFTER = "1 test failing: test_fx"
 ACTIONS = ("edit_file", "run_tests", "read_file", "apply_patch")
 _QUALIFYING_AFTER = {b: [x / 2 for x in range(21) if abs(x / 2 - b / 2) >= 0.5] for b in range(21)}
-
-
-@dataclass(frozen=True)
-class Stack:
-    bootstrap: str
-    registry: str
-
-
-@dataclass(frozen=True)
-class Topics:
-    input: str
-    output: str
-    dlq: str
-    group: str
-    partitions: int
-
-    @staticmethod
-    def fresh(tag: str, partitions: int) -> Topics:
-        name = f"bench-{tag}-{uuid.uuid4().hex[:8]}"
-        return Topics(
-            input=f"{name}.trace-events",
-            output=f"{name}.memory-cards",
-            dlq=f"{name}.trace-events.dlq",
-            group=f"{name}-calibrator",
-            partitions=partitions,
-        )
-
-
-def create_topics(stack: Stack, t: Topics) -> None:
-    admin = AdminClient({"bootstrap.servers": stack.bootstrap, "log_level": 3})
-    futs = admin.create_topics(
-        [
-            NewTopic(t.input, t.partitions),
-            NewTopic(t.output, t.partitions),
-            NewTopic(t.dlq, 1, config={"max.message.bytes": "16777216"}),
-        ],
-        operation_timeout=30,
-    )
-    for f in futs.values():
-        f.result()
 
 
 def delete_topics(stack: Stack, t: Topics) -> None:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from bench.load import Stack, Topics
+from tests.integration.harness import Stack, Topics, free_port, service_env
 
 ROOT = Path(__file__).resolve().parents[1]
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def proc_cpu_s(pid: int) -> float | None:
@@ -71,21 +64,7 @@ class Service:
         self.instance_id = instance_id
         self.log_path = log_dir / f"{t.group}-{instance_id}.log"
         self.env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("SELFTAUGHT_", "ANTHROPIC_"))
-            },
-            "SELFTAUGHT_BOOTSTRAP_SERVERS": stack.bootstrap,
-            "SELFTAUGHT_SCHEMA_REGISTRY_URL": stack.registry,
-            "SELFTAUGHT_INPUT_TOPIC": t.input,
-            "SELFTAUGHT_OUTPUT_TOPIC": t.output,
-            "SELFTAUGHT_DLQ_TOPIC": t.dlq,
-            "SELFTAUGHT_GROUP_ID": t.group,
-            "SELFTAUGHT_INSTANCE_ID": instance_id,
-            "SELFTAUGHT_HTTP_PORT": str(self.port),
-            "SELFTAUGHT_LOG_FORMAT": "json",
-            "SELFTAUGHT_LLM_BACKEND": "rules",
+            **service_env(stack, t, instance_id, self.port),
             "SELFTAUGHT_DRAIN_TIMEOUT_S": "3",
             **(env or {}),
         }

@@ -17,9 +17,6 @@ from typing import Any
 from bench import profile
 from bench.load import (
     TRACE_SCHEMA_TEXT,
-    Stack,
-    Topics,
-    create_topics,
     delete_topics,
     encode,
     produce_backlog,
@@ -29,6 +26,7 @@ from bench.load import (
 )
 from bench.machine import CpuAccount
 from bench.procs import ROOT, Committed, FakeLLM, Service, metric_sum, watch_drain
+from tests.integration.harness import Stack, Topics, create_topics
 
 QUALIFYING = 0.8
 PARTITIONS = 6
@@ -135,7 +133,7 @@ def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:
 
 def throughput(ctx: Ctx) -> dict[str, Any]:
     n = ctx.sizes.throughput_n
-    t = Topics.fresh("thr", PARTITIONS)
+    t = Topics.fresh("bench-thr", PARTITIONS)
     create_topics(ctx.stack, t)
     ctx.log(f"throughput: producing a backlog of {n} score events to {t.input}")
     backlog = produce_backlog(ctx.stack, t.input, PARTITIONS, n, qualifying_share=QUALIFYING)
@@ -269,7 +267,7 @@ def _drain_bare(ctx: Ctx, t: Topics, n: int, card_bytes: int, rnd: int) -> dict[
 
 def memory_and_profile(ctx: Ctx, expected_rate: float | None, do_profile: bool) -> dict[str, Any]:
     n = ctx.sizes.memory_n
-    t = Topics.fresh("mem", PARTITIONS)
+    t = Topics.fresh("bench-mem", PARTITIONS)
     create_topics(ctx.stack, t)
     ctx.log(f"memory: producing a backlog of {n} score events")
     produce_backlog(ctx.stack, t.input, PARTITIONS, n, qualifying_share=QUALIFYING, seed=9)
@@ -501,7 +499,7 @@ def llm_point(ctx: Ctx, fake: FakeLLM, concurrency: int, latency_s: float) -> di
     warmup = 1.5 + 2 * latency_s
     measure = ctx.sizes.llm_measure_s
     n = math.ceil(ideal / QUALIFYING * (warmup + measure + 6 + latency_s) * 1.3)
-    t = Topics.fresh(f"llm{concurrency}", PARTITIONS)
+    t = Topics.fresh(f"bench-llm{concurrency}", PARTITIONS)
     create_topics(ctx.stack, t)
     fake.reset(latency_s)
     svc = ctx.service(t, f"llm-{concurrency}", _anthropic_env(fake, concurrency))
@@ -548,7 +546,7 @@ def startup_stall(
     partitions commit nothing meanwhile.
     """
     n = math.ceil(6000 / QUALIFYING)
-    t = Topics.fresh("stall", PARTITIONS)
+    t = Topics.fresh("bench-stall", PARTITIONS)
     create_topics(ctx.stack, t)
     backlog = produce_backlog(
         ctx.stack, t.input, PARTITIONS, n, qualifying_share=QUALIFYING, seed=5
@@ -640,7 +638,7 @@ def llm_bound(ctx: Ctx, fake: FakeLLM) -> dict[str, Any]:
 
 def latency(ctx: Ctx, rate: float = 1000.0, warmup_s: float = 2.0) -> dict[str, Any]:
     seconds = ctx.sizes.latency_s
-    t = Topics.fresh("lat", PARTITIONS)
+    t = Topics.fresh("bench-lat", PARTITIONS)
     create_topics(ctx.stack, t)
     svc = ctx.service(t, "lat-0")
     out_file = ctx.log_dir / f"{t.group}-reader.json"
@@ -746,7 +744,7 @@ def scale_out(
     for n_inst in (1, 2, 3):
         ideal = n_inst * concurrency / latency_s
         n = math.ceil(ideal / QUALIFYING * (warmup + measure + 15) * 1.3)
-        t = Topics.fresh(f"scale{n_inst}", PARTITIONS)
+        t = Topics.fresh(f"bench-scale{n_inst}", PARTITIONS)
         create_topics(ctx.stack, t)
         fake.reset(latency_s)
         services = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,13 +37,6 @@ def topics(stack: Stack, request: pytest.FixtureRequest) -> Topics:
     """Fresh topics and a fresh group for one test (3 input partitions unless marked)."""
     marker = request.node.get_closest_marker("partitions")
     partitions = marker.args[0] if marker else 3
-    name = f"t{uuid.uuid4().hex[:10]}"
-    t = Topics(
-        input=f"{name}.trace-events",
-        output=f"{name}.memory-cards",
-        dlq=f"{name}.trace-events.dlq",
-        group=f"{name}-calibrator",
-        partitions=partitions,
-    )
+    t = Topics.fresh("t", partitions)
     create_topics(stack, t)
     return t

@@ -49,6 +49,18 @@ class Topics:
     group: str
     partitions: int
 
+    @staticmethod
+    def fresh(tag: str, partitions: int) -> Topics:
+        """New names for one test or benchmark run: the input, its outputs and the group."""
+        name = f"{tag}-{uuid.uuid4().hex[:8]}"
+        return Topics(
+            input=f"{name}.trace-events",
+            output=f"{name}.memory-cards",
+            dlq=f"{name}.trace-events.dlq",
+            group=f"{name}-calibrator",
+            partitions=partitions,
+        )
+
 
 def create_topics(stack: Stack, t: Topics, input_config: dict[str, str] | None = None) -> None:
     admin = AdminClient({"bootstrap.servers": stack.bootstrap})
@@ -267,6 +279,24 @@ class BackgroundProducer(threading.Thread):
 # -- the service ------------------------------------------------------------------------------
 
 
+def service_env(stack: Stack, t: Topics, instance_id: str, http_port: int) -> dict[str, str]:
+    """The environment of ``python -m consumer run`` on these topics (rules generator), with
+    this process's environment minus any SELFTAUGHT_/ANTHROPIC_ settings of its own."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SELFTAUGHT_", "ANTHROPIC_"))},
+        "SELFTAUGHT_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "SELFTAUGHT_SCHEMA_REGISTRY_URL": stack.registry,
+        "SELFTAUGHT_INPUT_TOPIC": t.input,
+        "SELFTAUGHT_OUTPUT_TOPIC": t.output,
+        "SELFTAUGHT_DLQ_TOPIC": t.dlq,
+        "SELFTAUGHT_GROUP_ID": t.group,
+        "SELFTAUGHT_INSTANCE_ID": instance_id,
+        "SELFTAUGHT_HTTP_PORT": str(http_port),
+        "SELFTAUGHT_LOG_FORMAT": "json",
+        "SELFTAUGHT_LLM_BACKEND": "rules",
+    }
+
+
 class Service:
     """``python -m consumer run`` as a real process."""
 
@@ -280,21 +310,7 @@ class Service:
     ) -> None:
         self.port = free_port()
         self.env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("SELFTAUGHT_", "ANTHROPIC_"))
-            },
-            "SELFTAUGHT_BOOTSTRAP_SERVERS": stack.bootstrap,
-            "SELFTAUGHT_SCHEMA_REGISTRY_URL": stack.registry,
-            "SELFTAUGHT_INPUT_TOPIC": t.input,
-            "SELFTAUGHT_OUTPUT_TOPIC": t.output,
-            "SELFTAUGHT_DLQ_TOPIC": t.dlq,
-            "SELFTAUGHT_GROUP_ID": t.group,
-            "SELFTAUGHT_INSTANCE_ID": instance_id,
-            "SELFTAUGHT_HTTP_PORT": str(self.port),
-            "SELFTAUGHT_LOG_FORMAT": "json",
-            "SELFTAUGHT_LLM_BACKEND": "rules",
+            **service_env(stack, t, instance_id, self.port),
             # A killed instance's group membership must expire quickly in tests (the broker's
             # minimum is 6 s); production keeps librdkafka's 45 s.
             "SELFTAUGHT_KAFKA_SESSION_TIMEOUT_MS": "6000",
