@@ -35,6 +35,52 @@ _OWNED_KAFKA_KEYS = frozenset(
 _SECRET_HINTS = ("password", "secret", "key", "token", "jaas")
 
 
+#: librdkafka properties of one client role (CONFIGURATION.md's C/P column) that users set
+#: through SELFTAUGHT_KAFKA_*; each goes only to the clients of its role.
+CONSUMER_ONLY = frozenset(
+    {
+        "group.instance.id",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "auto.offset.reset",
+        "queued.min.messages",
+        "queued.max.messages.kbytes",
+        "fetch.wait.max.ms",
+        "fetch.min.bytes",
+        "fetch.max.bytes",
+        "max.partition.fetch.bytes",
+        "fetch.message.max.bytes",
+        "partition.assignment.strategy",
+        "group.protocol",
+        "group.remote.assignor",
+        "check.crcs",
+    }
+)
+PRODUCER_ONLY = frozenset(
+    {
+        "transaction.timeout.ms",
+        "linger.ms",
+        "queue.buffering.max.ms",
+        "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes",
+        "batch.size",
+        "batch.num.messages",
+        "compression.type",
+        "compression.codec",
+        "compression.level",
+        "acks",
+        "request.required.acks",
+        "retries",
+        "message.send.max.retries",
+        "delivery.timeout.ms",
+        "message.timeout.ms",
+        "request.timeout.ms",
+        "sticky.partitioning.linger.ms",
+    }
+)
+
+
 class Settings(BaseSettings):
     """Every setting of the service. Names map to ``SELFTAUGHT_<NAME>`` variables."""
 
@@ -145,12 +191,15 @@ class Settings(BaseSettings):
     def transactional_id(self, instance_id: str) -> str:
         return f"{self.group_id}-{instance_id}"
 
-    def _common_kafka(self) -> dict[str, Any]:
-        return {"bootstrap.servers": self.bootstrap_servers, **self.kafka_extra}
+    def _common_kafka(self, drop: frozenset[str] = frozenset()) -> dict[str, Any]:
+        # librdkafka warns at every start about (and ignores) the other role's properties:
+        # SELFTAUGHT_KAFKA_* reaches each client without them.
+        extra = {k: v for k, v in self.kafka_extra.items() if k not in drop}
+        return {"bootstrap.servers": self.bootstrap_servers, **extra}
 
     def consumer_config(self) -> dict[str, Any]:
         return {
-            **self._common_kafka(),
+            **self._common_kafka(drop=PRODUCER_ONLY),
             "group.id": self.group_id,
             # Offsets move only inside our transactions.
             "enable.auto.commit": False,
@@ -169,7 +218,7 @@ class Settings(BaseSettings):
 
     def producer_config(self, instance_id: str) -> dict[str, Any]:
         return {
-            **self._common_kafka(),
+            **self._common_kafka(drop=CONSUMER_ONLY),
             # Stable per instance, so a restarted pod fences its predecessor at once.
             "transactional.id": self.transactional_id(instance_id),
             "enable.idempotence": True,
@@ -184,7 +233,7 @@ class Settings(BaseSettings):
         }
 
     def admin_config(self) -> dict[str, Any]:
-        return self._common_kafka()
+        return self._common_kafka(drop=CONSUMER_ONLY)  # an admin client is a producer handle
 
     def masked(self) -> dict[str, Any]:
         """The settings as they may be logged: every secret masked."""

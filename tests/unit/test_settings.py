@@ -83,3 +83,43 @@ def test_instance_id_is_stable_when_named_and_unique_otherwise() -> None:
     k8s = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "calibrator-0"}
     assert resolve_instance_id(plain, k8s)[0] == "calibrator-0"
     assert resolve_instance_id(plain, {})[0] != resolve_instance_id(plain, {})[0]
+
+
+def test_each_client_gets_only_its_roles_kafka_properties() -> None:
+    # librdkafka logs a CONFWARN at every start for the other role's properties (the Helm
+    # chart's static membership set group.instance.id on the producer and admin too).
+    import logging
+
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient
+
+    s = load(
+        {
+            "SELFTAUGHT_KAFKA_GROUP_INSTANCE_ID": "pod-0",
+            "SELFTAUGHT_KAFKA_SESSION_TIMEOUT_MS": "30000",
+            "SELFTAUGHT_KAFKA_LINGER_MS": "20",
+            "SELFTAUGHT_KAFKA_COMPRESSION_TYPE": "zstd",
+            "SELFTAUGHT_KAFKA_CLIENT_RACK": "eu-1a",
+        }
+    )
+    c, p, a = s.consumer_config(), s.producer_config("pod-0"), s.admin_config()
+    assert c["group.instance.id"] == "pod-0" and c["session.timeout.ms"] == "30000"
+    assert p["linger.ms"] == 20 and p["compression.type"] == "zstd"
+    assert "group.instance.id" not in p and "group.instance.id" not in a
+    assert "compression.type" not in c
+    assert c["client.rack"] == p["client.rack"] == a["client.rack"] == "eu-1a"
+
+    warnings: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "CONFWARN" in record.getMessage():
+                warnings.append(record.getMessage())
+
+    logger = logging.getLogger("test.librdkafka.conf")
+    logger.addHandler(Capture())
+    # Building a client checks its configuration locally; nothing needs to answer.
+    Consumer(c, logger=logger).close()
+    Producer(p, logger=logger).flush(0)
+    AdminClient(a, logger=logger)
+    assert warnings == []
