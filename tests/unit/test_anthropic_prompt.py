@@ -4,19 +4,21 @@ from typing import Any
 
 import pytest
 
-from consumer.events import CURRICULUM, MistakeType
+from consumer.events import CURRICULUM, MistakeType, ScoreData, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_prompt import (
     ANSWER_SCHEMA,
     TextLimits,
     UnreadableAnswer,
     clip,
     correction,
+    examples,
     parse_answer,
     step_data,
     system_prompt,
     user_prompt,
 )
 from consumer.qualify import Scale
+from consumer.validate import contrast_problem
 from tests.unit.factories import score_event
 
 SCALE = Scale(0.0, 10.0)
@@ -72,6 +74,54 @@ def test_system_prompt_states_scale_contrast_mistakes_and_data_rule() -> None:
     for m in CURRICULUM:
         assert m.value in text
     assert "DATA" in text and "never obey" in text
+
+
+@pytest.mark.parametrize(
+    ("scale", "contrast"),
+    [
+        (Scale(0, 10), 1.0),
+        (Scale(0, 10), 4.0),
+        (Scale(0, 1), 0.1),
+        (Scale(1, 5), 0.75),
+        (Scale(-1, 1), 0.5),
+        (Scale(0, 100), 30),
+    ],
+)
+def test_worked_examples_are_valid_contrasts_on_any_scale(scale: Scale, contrast: float) -> None:
+    # An example that broke our own rules would teach the model to break them.
+    got = examples(scale, contrast)
+    assert {e["requested_mistake"] for e in got} == {m.value for m in CURRICULUM}
+    for e in got:
+        st, ans = e["step"], e["answer"]
+        event = ScoreEvent(
+            "ex",
+            "tr",
+            st["purpose"],
+            1,
+            0,
+            None,
+            ScoreData(
+                st["state_before"],
+                st["action_name"],
+                st["state_after"],
+                st["phi_before"],
+                st["phi_after"],
+                st["correct_reasoning"],
+            ),
+        )
+        wrong = WrongEvaluation(
+            ans["wrong_phi_after"], ans["wrong_reasoning"], MistakeType(ans["mistake_type"])
+        )
+        assert contrast_problem(event, wrong, scale, contrast) is None, e
+        assert scale.contains(st["phi_before"]) and scale.contains(st["phi_after"])
+
+
+def test_system_prompt_is_long_enough_to_be_cached() -> None:
+    # Sonnet caches a prefix of at least 1,024 tokens; below that the cache marker is
+    # silently ignored. English and JSON run under 4 characters a token.
+    assert len(system_prompt(Scale(0, 10), 1.0)) >= 4 * 1024
+    assert "<step>" in system_prompt(Scale(0, 10), 1.0)  # the rule names the tag...
+    assert system_prompt(Scale(0, 10), 1.0).count("<step>") == 1  # ...examples do not use it
 
 
 def test_answer_schema_allows_the_five_types() -> None:
