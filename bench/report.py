@@ -21,6 +21,11 @@ def _ok(cond: bool | None) -> str:
     return "" if cond is None else ("  [ok]" if cond else "  [MISSED]")
 
 
+def _sdk(p: dict[str, Any]) -> str:
+    sdk = p.get("sdk_alone")
+    return f"{sdk['calls_per_s']} ({sdk['pct_of_ideal']}%)" if sdk else "-"
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [
         [_fmt(c) if not isinstance(c, str) else c for c in r] for r in rows
@@ -143,6 +148,7 @@ def render(res: dict[str, Any]) -> str:
                     p["ideal_qualifying_per_s"],
                     p["qualifying_per_s"],
                     f"{p['pct_of_ideal']}%",
+                    _sdk(p),
                     p["events_per_s"],
                     seq,
                     f"x{p['x_sequential']}",
@@ -159,6 +165,7 @@ def render(res: dict[str, Any]) -> str:
                     "ideal pairs/s",
                     "pairs/s",
                     "% ideal",
+                    "SDK alone/s (% ideal)",
                     "events/s",
                     "sequential/s",
                     "vs seq",
@@ -172,6 +179,10 @@ def render(res: dict[str, Any]) -> str:
         )
         worst = min(p["pct_of_ideal"] for p in llm["points"])
         out.append(f"  worst point {worst}% of ideal (target >= 90%){_ok(worst >= 90)}")
+        out.append(
+            "  SDK alone: the same client keeping as many calls in flight in one process, with "
+            "no Kafka and no pipeline: the ceiling of one Python process at that point"
+        )
         fl = llm.get("call_floor") or {}
         if fl:
             out.append(
@@ -259,6 +270,7 @@ def render(res: dict[str, Any]) -> str:
                     "ideal pairs/s",
                     "pairs/s",
                     "% ideal",
+                    "SDK alone/s (% ideal)",
                     "events/s",
                     "efficiency",
                     "partitions",

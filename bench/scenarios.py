@@ -405,6 +405,78 @@ def sequential(
     }
 
 
+def sdk_alone(
+    fake: FakeLLM, concurrency: int, latency_s: float, seconds: float = 4.0
+) -> dict[str, Any]:
+    """The SDK by itself (the service's client, aiohttp transport) keeping ``concurrency``
+    calls in flight against the fake, in this process: no Kafka, no pipeline. What one
+    Python process's event loop gets through the SDK at this point is the ceiling the
+    service's figure is read against."""
+    import asyncio
+
+    from consumer.events import MistakeType, ScoreData, ScoreEvent
+    from consumer.generate.anthropic import sdk_client
+    from consumer.generate.anthropic_prompt import (
+        ANSWER_SCHEMA,
+        TextLimits,
+        system_prompt,
+        user_prompt,
+    )
+    from consumer.qualify import Scale
+
+    fake.reset(latency_s)
+    scale = Scale(0, 10)
+    event = ScoreEvent(
+        "sdk-1",
+        "trace-sdk",
+        "Make the failing billing test pass without touching its assertions",
+        1,
+        int(time.time() * 1000),
+        "agent-bench",
+        ScoreData("3 tests failing", "edit_file", "1 test failing", 3.0, 6.0, "Two fixed."),
+    )
+    system: Any = [
+        {"type": "text", "text": system_prompt(scale, 1.0), "cache_control": {"type": "ephemeral"}}
+    ]
+    user = user_prompt(event, MistakeType.SYCOPHANCY, scale, 1.0, TextLimits())
+
+    async def run() -> tuple[int, float, float]:
+        client = sdk_client(60.0, base_url=fake.base_url, api_key="x")
+        calls = 0
+        counting = False
+        stop_at = time.monotonic() + 1.0 + latency_s + seconds
+
+        async def worker() -> None:
+            nonlocal calls
+            while time.monotonic() < stop_at:
+                raw = await client.messages.with_raw_response.create(
+                    model="claude-sonnet-5-5",
+                    max_tokens=1024,
+                    system=system,
+                    messages=[{"role": "user", "content": user}],
+                    output_config={"format": {"type": "json_schema", "schema": ANSWER_SCHEMA}},
+                )
+                await raw.parse()
+                if counting:
+                    calls += 1
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+        await asyncio.sleep(1.0 + latency_s)  # warm-up: connections, first calls
+        counting, cpu0, t0 = True, time.process_time(), time.monotonic()
+        await asyncio.gather(*tasks)
+        elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        await client.close()
+        return calls, elapsed, cpu
+
+    calls, elapsed, cpu = asyncio.run(run())
+    ideal = concurrency / latency_s
+    return {
+        "calls_per_s": round(calls / elapsed, 1),
+        "pct_of_ideal": round(100 * calls / elapsed / ideal, 1),
+        "cpu_ms_per_call": round(1000 * cpu / max(calls, 1), 2),
+    }
+
+
 def _seq_call(client: Any, system: Any, user: str) -> None:
     from consumer.generate.anthropic_prompt import ANSWER_SCHEMA
 
@@ -602,6 +674,10 @@ def llm_bound(ctx: Ctx, fake: FakeLLM) -> dict[str, Any]:
     points = []
     for conc, latency in LLM_POINTS:
         p = llm_point(ctx, fake, conc, latency)
+        p["sdk_alone"] = sdk_alone(fake, conc, latency)
+        p["pct_of_sdk_alone"] = round(
+            100 * p["qualifying_per_s"] / max(p["sdk_alone"]["calls_per_s"], 1e-9), 1
+        )
         p["x_sequential"] = round(p["qualifying_per_s"] / seq[str(latency)]["calls_per_s"], 1)
         floor_s = floor["ms_per_call_tcp_nodelay"] / 1000
         p["ideal_with_call_floor"] = round(conc / (latency + floor_s), 1)
@@ -611,7 +687,8 @@ def llm_bound(ctx: Ctx, fake: FakeLLM) -> dict[str, Any]:
         points.append(p)
         ctx.log(
             f"  c={conc:<3} @ {latency * 1000:.0f} ms: {p['qualifying_per_s']} pairs/s "
-            f"({p['pct_of_ideal']}% of {p['ideal_qualifying_per_s']})"
+            f"({p['pct_of_ideal']}% of {p['ideal_qualifying_per_s']}; the SDK alone "
+            f"{p['sdk_alone']['calls_per_s']} calls/s = {p['sdk_alone']['pct_of_ideal']}%)"
         )
     stall = startup_stall(ctx, fake)
     ctx.log(
