@@ -193,7 +193,7 @@ class Runner:
             self._apply_backpressure()
             now = time.monotonic()
             if now >= next_commit or self._ready - ready_after_commit >= early:
-                await self._commit_cycle()
+                await self._commit_cycle(work_ahead=True)
                 next_commit = time.monotonic() + interval
                 # Finished records behind an unfinished one stay; only new ones count.
                 ready_after_commit = self._ready
@@ -407,12 +407,27 @@ class Runner:
             else:
                 batch.append((tp, [], pos.offset))
 
-    async def _commit_cycle(self) -> None:
+    async def _commit_cycle(self, work_ahead: bool = False) -> None:
+        # With work_ahead, records are fetched before the transaction starts and taken while
+        # its commit waits on the broker on another thread, so decoding and generating
+        # overlap the round trips. They are fetched first because consume() runs the
+        # rebalance callbacks, and a callback's commit must never meet an open transaction.
+        ahead = self._poll() if work_ahead and self._in_flight < self._s.max_in_flight else []
         batch = self._collect()
-        if not batch:
-            return
+        work = None
         try:
-            await self._while_alive(_off_loop(self._transact, batch))
+            try:
+                if batch:
+                    # Producing stays on this thread: a produce() call on another thread,
+                    # while this one is busy, waits out the GIL's switch interval each time.
+                    started = self._begin_and_produce(batch)
+                    work = _off_loop(self._end_transaction, batch, started)
+            finally:
+                for msg in ahead:  # read, so taken whatever the transaction does
+                    self._accept(msg)
+            if work is None:
+                return
+            await self._while_alive(work)
         except _Abort as exc:
             await self._abort(str(exc))
             return
@@ -449,12 +464,20 @@ class Runner:
 
     def _transact(self, batch: Batch) -> None:
         """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
-        p = self._producer
+        self._end_transaction(batch, self._begin_and_produce(batch))
+
+    def _begin_and_produce(self, batch: Batch) -> float:
+        """Open the transaction and queue the batch's outputs (local: no broker round trip)."""
         started = time.monotonic()
-        self._call(p.begin_transaction)
+        self._call(self._producer.begin_transaction)
         for _, entries, _ in batch:
             for entry in entries:
                 self._produce_outcome(entry)
+        return started
+
+    def _end_transaction(self, batch: Batch, started: float) -> None:
+        """Add the offsets and commit (blocking: waits for the broker)."""
+        p = self._producer
         offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
         # leaves stale group metadata; abort, poll (which rejoins the group), write again.
