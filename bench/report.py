@@ -270,7 +270,6 @@ def render(res: dict[str, Any]) -> str:
                     "ideal pairs/s",
                     "pairs/s",
                     "% ideal",
-                    "SDK alone/s (% ideal)",
                     "events/s",
                     "efficiency",
                     "partitions",

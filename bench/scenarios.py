@@ -446,9 +446,12 @@ def sdk_alone(
         counting = False
         stop_at = time.monotonic() + 1.0 + latency_s + seconds
 
+        last_done = 0.0
+
         async def worker() -> None:
-            nonlocal calls
+            nonlocal calls, last_done
             while time.monotonic() < stop_at:
+                counted = counting  # calls started before the window are not counted
                 raw = await client.messages.with_raw_response.create(
                     model="claude-sonnet-5-5",
                     max_tokens=1024,
@@ -457,14 +460,15 @@ def sdk_alone(
                     output_config={"format": {"type": "json_schema", "schema": ANSWER_SCHEMA}},
                 )
                 await raw.parse()
-                if counting:
+                if counted:
                     calls += 1
+                    last_done = time.monotonic()
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
         await asyncio.sleep(1.0 + latency_s)  # warm-up: connections, first calls
         counting, cpu0, t0 = True, time.process_time(), time.monotonic()
         await asyncio.gather(*tasks)
-        elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        elapsed, cpu = last_done - t0, time.process_time() - cpu0
         await client.close()
         return calls, elapsed, cpu
 
@@ -536,7 +540,15 @@ def _steady(
         t0 = time.monotonic()
         cpu0 = [s.cpu_s() or 0.0 for s in services]
         fcpu0 = fake.cpu_s() or 0.0
-        time.sleep(measure_s)
+        # The fake answers after exactly the configured latency, so calls complete, and
+        # commits move, in waves: two readings at the window's ends can miss or gain a whole
+        # wave. The rates are the least-squares slopes of readings every 100 ms instead.
+        samples: list[tuple[float, int, int]] = []
+        while time.monotonic() - t0 < measure_s:
+            got = committed.get()
+            if got is not None:
+                samples.append((time.monotonic() - t0, sum(got.values()), backlog.qualifying(got)))
+            time.sleep(0.1)
         c1, stats = committed.get(), fake.control()
         t1 = time.monotonic()
         cpu1 = [s.cpu_s() or 0.0 for s in services]
@@ -545,8 +557,8 @@ def _steady(
         committed.close()
     assert c0 is not None and c1 is not None
     dt = t1 - t0
-    events = sum(c1.values()) - sum(c0.values())
-    qual = backlog.qualifying(c1) - backlog.qualifying(c0)
+    events = _slope([(t, e) for t, e, _ in samples]) * dt
+    qual = _slope([(t, q) for t, _, q in samples]) * dt
     outcomes: dict[str, float] = {}
     for s in services:
         for k, v in s.metrics().items():
@@ -564,6 +576,16 @@ def _steady(
         "backlog_ran_dry": sum(c1.values()) >= backlog.n,
         "llm_outcomes": {k: int(v) for k, v in sorted(outcomes.items()) if v},
     }
+
+
+def _slope(points: list[tuple[float, int]]) -> float:
+    """Least-squares slope of (seconds, count) readings: a rate, robust to waves."""
+    if len(points) < 2:
+        return 0.0
+    mt = statistics.fmean(t for t, _ in points)
+    mc = statistics.fmean(c for _, c in points)
+    var = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (c - mc) for t, c in points) / var if var else 0.0
 
 
 def llm_point(ctx: Ctx, fake: FakeLLM, concurrency: int, latency_s: float) -> dict[str, Any]:
