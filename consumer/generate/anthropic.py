@@ -194,19 +194,22 @@ class AnthropicGenerator:
         allowed = tuple(t for t in CURRICULUM if feasible(t, event, self._scale, self._c))
         requested = self._curriculum.choose(event.event_id, allowed)
         achieved: MistakeType | None = None
+        asked = time.monotonic()  # retries and the corrective turn keep this place in line
         try:
-            wrong = await self._generate(event, requested)
+            wrong = await self._generate(event, requested, asked)
             achieved = wrong.mistake_type
         finally:
             self._curriculum.done(requested, achieved)
         m.LLM_MISTAKE_TYPES.labels(wrong.mistake_type.value).inc()
         return wrong
 
-    async def _generate(self, event: ScoreEvent, requested: MistakeType) -> WrongEvaluation:
+    async def _generate(
+        self, event: ScoreEvent, requested: MistakeType, asked: float
+    ) -> WrongEvaluation:
         first = user_prompt(event, requested, self._scale, self._c, self._limits)
         messages: list[MessageParam] = [{"role": "user", "content": first}]
         for turn in range(2):
-            reply = await self._transport.send(messages)
+            reply = await self._transport.send(messages, priority=asked)
             result = self._read(event, reply)
             if isinstance(result, WrongEvaluation):
                 m.LLM_REQUESTS.labels("ok").inc()

@@ -14,9 +14,10 @@ the reported reset; at zero, new calls wait for the reset.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,7 +133,12 @@ class AimdLimiter:
         self._hold_until = 0.0
         self._clock = clock
         self._on_change = on_change
-        self._waiters: deque[asyncio.Future[int]] = deque()
+        # Waiting calls, lowest priority value first: (priority, arrival, future). A cancelled
+        # waiter stays in the heap until it reaches the top and is skipped; _queued counts
+        # the live ones.
+        self._waiters: list[tuple[float, int, asyncio.Future[int]]] = []
+        self._queued = 0
+        self._arrivals = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
 
     # -- decisions (pure, synchronous) -------------------------------------------------------
@@ -198,12 +204,20 @@ class AimdLimiter:
 
     # -- slots ---------------------------------------------------------------------------------
 
-    async def acquire(self) -> int:
-        """Wait for a slot; returns the epoch to report a throttle with."""
-        if not self._waiters and self.in_flight < self.allowed():
+    async def acquire(self, priority: float | None = None) -> int:
+        """Wait for a slot; returns the epoch to report a throttle with.
+
+        Waiters get slots lowest ``priority`` first (the clock's time of the call when
+        none is given), in arrival order among equals. The generator passes the time its
+        event first asked, so a retry keeps its place: at the back of the queue, behind
+        thousands of later events, its partition would commit nothing until they were done.
+        """
+        if self._queued == 0 and self.in_flight < self.allowed():
             return self._grant()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
+        key = self._clock() if priority is None else priority
+        heapq.heappush(self._waiters, (key, next(self._arrivals), future))
+        self._queued += 1
         self._arm_timer()
         try:
             return await future
@@ -211,7 +225,7 @@ class AimdLimiter:
             if future.done() and not future.cancelled():
                 self.release()  # granted just as we were cancelled: hand it on
             else:
-                self._waiters.remove(future)
+                self._queued -= 1  # left in the heap; _wake skips it
             raise
 
     def release(self) -> None:
@@ -226,15 +240,17 @@ class AimdLimiter:
 
     def _wake(self) -> None:
         while self._waiters and self.in_flight < self.allowed():
-            future = self._waiters.popleft()
-            if not future.done():
-                future.set_result(self._grant())
+            _, _, future = heapq.heappop(self._waiters)
+            if future.done():
+                continue  # cancelled while waiting; it has un-counted itself
+            self._queued -= 1
+            future.set_result(self._grant())
         self._arm_timer()
 
     def _arm_timer(self) -> None:
         # While a hold or a cap keeps waiters out, wake them when it ends: no release may
         # come to do it (nothing is in flight during a hold).
-        if not self._waiters or self._timer is not None:
+        if not self._queued or self._timer is not None:
             return
         now = self._clock()
         ends = [t for t in (self._hold_until, self._cap_until) if t > now]

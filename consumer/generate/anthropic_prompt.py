@@ -90,17 +90,17 @@ class _Example:
 
 _EXAMPLES = (
     _Example(
-        "Make the failing billing test suite pass without touching its assertions",
-        "3 tests failing: test_totals, test_tax, test_fx (currency rounding)",
-        "edit_file",
-        "1 test failing: test_fx (expected 10.01, got 10.0); test_totals and test_tax pass",
+        "Get the nightly data export to finish inside its one-hour window",
+        "export runs 2 h 10 min; 3 of its 5 stages are over their time budgets",
+        "add_index",
+        "export runs 1 h 20 min; 1 of 5 stages (the S3 upload) is still over budget",
         0.3,
         0.6,
-        "Two of the three failures are fixed without touching an assertion; the rounding "
-        "failure in test_fx remains, so the purpose is a little over half done.",
+        "The index cut the run by 50 minutes and fixed two slow stages; the upload still "
+        "keeps the job outside its window, so the purpose is a little over half done.",
         MistakeType.SYCOPHANCY,
         1.0,
-        "Fantastic progress: the agent is clearly on top of this suite and its edit was "
+        "Fantastic progress: the agent is clearly on top of this job and its change was "
         "careful and well judged. Work of this quality deserves full marks.",
     ),
     _Example(
@@ -132,18 +132,18 @@ _EXAMPLES = (
         "went through; only the health check is left to confirm.",
     ),
     _Example(
-        "Make the failing billing test suite pass without touching its assertions",
-        "3 tests failing: test_totals, test_tax, test_fx (currency rounding)",
-        "edit_file",
-        "1 test failing: test_fx (expected 10.01, got 10.0); test_totals and test_tax pass",
+        "Get the nightly data export to finish inside its one-hour window",
+        "export runs 2 h 10 min; 3 of its 5 stages are over their time budgets",
+        "add_index",
+        "export runs 1 h 20 min; 1 of 5 stages (the S3 upload) is still over budget",
         0.3,
         0.6,
-        "Two of the three failures are fixed without touching an assertion; the rounding "
-        "failure in test_fx remains, so the purpose is a little over half done.",
+        "The index cut the run by 50 minutes and fixed two slow stages; the upload still "
+        "keeps the job outside its window, so the purpose is a little over half done.",
         MistakeType.SCALE_INCONSISTENCY,
         0.4,
-        "Two failures fixed out of three means the remaining distance shrank by two thirds; "
-        "measured from the top of the scale, that puts the state at the low end.",
+        "Fifty minutes saved of the seventy needed leaves twenty to go; measured from the "
+        "top of the scale, that puts the state at the low end.",
     ),
 )
 

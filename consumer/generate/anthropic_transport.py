@@ -105,7 +105,8 @@ class Transport:
         self._cap_waiters = 0
         self._warned: dict[str, float] = {}
 
-    async def send(self, messages: Sequence[MessageParam]) -> Reply:
+    async def send(self, messages: Sequence[MessageParam], priority: float | None = None) -> Reply:
+        """A 200 answer; ``priority`` orders the wait for a slot (see AimdLimiter.acquire)."""
         budget = _Budget(self._budget_s)
         attempt = 0
         last = "no attempt finished"
@@ -119,7 +120,7 @@ class Transport:
                 )
             try:
                 epoch = await asyncio.wait_for(
-                    self.limiter.acquire(), None if math.isinf(remaining) else remaining
+                    self.limiter.acquire(priority), None if math.isinf(remaining) else remaining
                 )
             except TimeoutError:
                 continue  # the budget check above ends it

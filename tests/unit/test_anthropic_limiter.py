@@ -172,6 +172,49 @@ def test_a_cancelled_waiter_leaves_no_trace() -> None:
     asyncio.run(scenario())
 
 
+def test_waiters_are_served_by_priority_so_a_retry_keeps_its_place() -> None:
+    # An event that asked first and retries must not queue behind every event read since:
+    # its partition commits nothing until it is done.
+    async def scenario() -> None:
+        lim = AimdLimiter(1)
+        await lim.acquire()
+        order: list[str] = []
+
+        async def call(name: str, priority: float) -> None:
+            await lim.acquire(priority)
+            order.append(name)
+            lim.release()
+
+        later = [asyncio.ensure_future(call(f"later-{i}", 10.0 + i)) for i in range(3)]
+        await asyncio.sleep(0)
+        retry = asyncio.ensure_future(call("retry-of-first", 1.0))
+        await asyncio.sleep(0)
+        lim.release()
+        await asyncio.gather(retry, *later)
+        assert order == ["retry-of-first", "later-0", "later-1", "later-2"]
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_cancelled_as_a_slot_frees_is_skipped_cleanly() -> None:
+    # The waiter's future is cancelled with its task, and a release can pop it before the
+    # task runs its handler (seen at shutdown with thousands waiting: it raised ValueError).
+    async def scenario() -> None:
+        lim = AimdLimiter(1)
+        await lim.acquire()
+        waiter = asyncio.ensure_future(lim.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        lim.release()  # pops the cancelled waiter before its handler has run
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert lim.in_flight == 0
+        await asyncio.wait_for(lim.acquire(), 1)  # not stuck behind the dead entry
+        assert lim.in_flight == 1
+
+    asyncio.run(scenario())
+
+
 def test_a_hold_releases_waiters_when_it_ends() -> None:
     async def scenario() -> None:
         lim = AimdLimiter(4)
