@@ -193,7 +193,7 @@ class Runner:
             self._apply_backpressure()
             now = time.monotonic()
             if now >= next_commit or self._ready - ready_after_commit >= early:
-                await self._commit_cycle(work_ahead=True)
+                await self._commit_cycle()
                 next_commit = time.monotonic() + interval
                 # Finished records behind an unfinished one stay; only new ones count.
                 ready_after_commit = self._ready
@@ -367,8 +367,13 @@ class Runner:
 
     # -- committing ----------------------------------------------------------------------
 
-    def _collect(self, only: set[TP] | None = None) -> Batch:
-        """Per partition, the finished prefix and the offset to commit after it."""
+    def _collect(self, only: set[TP] | None = None, positions: bool = True) -> Batch:
+        """Per partition, the finished prefix and the offset to commit after it.
+
+        With ``positions``, a partition where everything read is settled commits the
+        consumer's position (see _past_control_records): only where every record consume()
+        has returned was taken, since the position is already past the rest.
+        """
         batch: Batch = []
         settled: list[TP] = []
         for tp, q in self._queues.items():
@@ -384,7 +389,7 @@ class Runner:
                 batch.append((tp, entries, entries[-1].ref.offset + 1))
             if n == len(q):
                 settled.append(tp)
-        if settled and not self._stopping:
+        if positions and settled and not self._stopping:
             self._past_control_records(batch, settled)
         return batch
 
@@ -407,27 +412,12 @@ class Runner:
             else:
                 batch.append((tp, [], pos.offset))
 
-    async def _commit_cycle(self, work_ahead: bool = False) -> None:
-        # With work_ahead, records are fetched before the transaction starts and taken while
-        # its commit waits on the broker on another thread, so decoding and generating
-        # overlap the round trips. They are fetched first because consume() runs the
-        # rebalance callbacks, and a callback's commit must never meet an open transaction.
-        ahead = self._poll() if work_ahead and self._in_flight < self._s.max_in_flight else []
+    async def _commit_cycle(self) -> None:
         batch = self._collect()
-        work = None
+        if not batch:
+            return
         try:
-            try:
-                if batch:
-                    # Producing stays on this thread: a produce() call on another thread,
-                    # while this one is busy, waits out the GIL's switch interval each time.
-                    started = self._begin_and_produce(batch)
-                    work = _off_loop(self._end_transaction, batch, started)
-            finally:
-                for msg in ahead:  # read, so taken whatever the transaction does
-                    self._accept(msg)
-            if work is None:
-                return
-            await self._while_alive(work)
+            await self._while_alive(_off_loop(self._transact, batch))
         except _Abort as exc:
             await self._abort(str(exc))
             return
@@ -464,20 +454,12 @@ class Runner:
 
     def _transact(self, batch: Batch) -> None:
         """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
-        self._end_transaction(batch, self._begin_and_produce(batch))
-
-    def _begin_and_produce(self, batch: Batch) -> float:
-        """Open the transaction and queue the batch's outputs (local: no broker round trip)."""
+        p = self._producer
         started = time.monotonic()
-        self._call(self._producer.begin_transaction)
+        self._call(p.begin_transaction)
         for _, entries, _ in batch:
             for entry in entries:
                 self._produce_outcome(entry)
-        return started
-
-    def _end_transaction(self, batch: Batch, started: float) -> None:
-        """Add the offsets and commit (blocking: waits for the broker)."""
-        p = self._producer
         offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
         # leaves stale group metadata; abort, poll (which rejoins the group), write again.
@@ -695,7 +677,9 @@ class Runner:
         if not self._fatal and self._health.producer_ready:
             # Commit what is done for the partitions leaving us; the next owner starts
             # from there and redoes only the rest.
-            batch = self._collect(only=revoked)
+            # Not the positions: this runs inside consume(), which may already hold records of
+            # these partitions that will never be taken; the next owner must read them.
+            batch = self._collect(only=revoked, positions=False)
             if batch:
                 try:
                     self._transact(batch)

@@ -3,7 +3,9 @@ fake Messages API server, end to end through the real broker and registry."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.integration.harness import (
@@ -273,4 +276,56 @@ def test_sigterm_with_llm_calls_in_flight_exits_within_the_deadline(
         wait_until_committed(stack, topics, timeout=120, services=[rest])
     finally:
         rest.stop()
+    check_exactly_once(read_output(stack, topics), sent)
+
+
+def test_committed_offsets_only_move_forward(
+    stack: Stack, topics: Topics, tmp_path: Path, fake: FakeAnthropic
+) -> None:
+    # A burst arriving on idle partitions while LLM calls are slow. A committed offset that
+    # ran ahead of the records behind it (and then came back) would lose those records
+    # to a crash in between; users see it as lag jumping to zero and back.
+    import threading
+
+    fake.configure(latency_s=0.3)
+    sent = produce_mixed(stack, topics, 30, seed=41)
+    service = llm_service(stack, topics, tmp_path, fake, SELFTAUGHT_MAX_IN_FLIGHT="300").start()
+    seen: dict[int, list[int]] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        # One client for every reading: a reading must take milliseconds, not a new
+        # connection, or a short-lived jump goes unseen.
+        reader = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": topics.group})
+        tps = [TopicPartition(topics.input, p) for p in range(topics.partitions)]
+        try:
+            while not done.is_set():
+                with contextlib.suppress(KafkaException):  # the coordinator may be loading
+                    for tp in reader.committed(tps, timeout=5):
+                        off, offsets = tp.offset, seen.setdefault(tp.partition, [])
+                        if off >= 0 and (not offsets or offsets[-1] != off):
+                            offsets.append(off)
+                time.sleep(0.01)
+        finally:
+            reader.close()
+
+    try:
+        wait_until_committed(stack, topics, timeout=120, services=[service])  # idle now
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        # Bursts larger than one consume() batch onto partitions that went idle, read all
+        # at once: the service is stopped (SIGSTOP, well inside its session) while they land.
+        for burst in range(3):
+            service.signal(signal.SIGSTOP)
+            try:
+                produce_mixed(stack, topics, 1500, seed=42 + burst, sent=sent)
+                time.sleep(0.5)
+            finally:
+                service.signal(signal.SIGCONT)
+            wait_until_committed(stack, topics, timeout=120, services=[service])
+    finally:
+        done.set()
+        assert service.stop() == 0
+    for p, offsets in seen.items():
+        assert offsets == sorted(offsets), f"partition {p} committed offsets went back: {offsets}"
     check_exactly_once(read_output(stack, topics), sent)
