@@ -137,6 +137,7 @@ class Runner:
         self._redelivered = 0
         self._dlq_log_window, self._dlq_logged, self._dlq_unlogged = time.monotonic(), 0, 0
         self._in_call: tuple[str, float] | None = None  # the librdkafka call under way, since
+        self._lag_task: asyncio.Future[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -175,6 +176,8 @@ class Runner:
             self._fatal = self._fatal or f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            if self._lag_task is not None:
+                self._lag_task.cancel()
             self._close()
 
     async def _loop(self) -> None:
@@ -197,8 +200,10 @@ class Runner:
                 next_commit = time.monotonic() + interval
                 # Finished records behind an unfinished one stay; only new ones count.
                 ready_after_commit = self._ready
-            if now >= next_lag:
-                await self._refresh_lag()
+            if now >= next_lag and (self._lag_task is None or self._lag_task.done()):
+                # In the background: a paused partition's watermark is a broker round trip,
+                # and the loop must not stop committing for a metric.
+                self._lag_task = asyncio.ensure_future(self._refresh_lag())
                 next_lag = now + _LAG_EVERY_S
             await asyncio.sleep(0 if msgs else _IDLE_TICK_S)
 
@@ -638,10 +643,14 @@ class Runner:
         """
         self._health.ready()  # keeps the selftaught_ready gauge current without a probe
         tps = list(self._queues)
-        positions = {
-            (p.topic, p.partition): p.offset
-            for p in self._consumer.position([TopicPartition(t, n) for t, n in tps])
-        }
+        try:
+            positions = {
+                (p.topic, p.partition): p.offset
+                for p in self._consumer.position([TopicPartition(t, n) for t, n in tps])
+            }
+        except KafkaException as exc:
+            log.debug("lag not refreshed: %s", exc)
+            return
         for topic, part in tps:
             tp = TopicPartition(topic, part)
             try:
@@ -651,6 +660,8 @@ class Runner:
                     _, high = self._consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 continue
+            if (topic, part) not in self._queues:
+                continue  # revoked meanwhile: its series is gone and stays gone
             pos = self.committed.get((topic, part), positions.get((topic, part), -1))
             if high >= 0 and pos is not None and pos >= 0:
                 m.LAG.labels(topic, str(part)).set(max(0, high - pos))

@@ -175,3 +175,36 @@ def test_demo_command_runs_on_the_local_stack(stack: Stack) -> None:
     assert "contrast pairs" in run.stdout
     assert "trace-demo-1/1/score" in run.stdout
     assert "phi_off_scale" in run.stdout and "bad_magic_byte" in run.stdout
+
+
+def test_lag_reads_zero_for_every_partition_once_drained(
+    stack: Stack, topics: Topics, tmp_path: Path
+) -> None:
+    # The gauge autoscaling (KEDA) and the SelftaughtLagGrowing alert read: once everything
+    # is committed it must say 0 for each assigned partition, not stay at 1 or go missing.
+    import urllib.request
+
+    produce_mixed(stack, topics, 600, seed=51)
+    service = Service(stack, topics, tmp_path).start()
+
+    def lag() -> dict[str, float]:
+        url = f"http://127.0.0.1:{service.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        return {
+            line.split('partition="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("selftaught_consumer_lag_records{")
+        }
+
+    try:
+        wait_until_committed(stack, topics, timeout=120, services=[service])
+        deadline = time.monotonic() + 30  # refreshed every 5 s
+        while True:
+            got = lag()
+            if len(got) == topics.partitions and all(v == 0 for v in got.values()):
+                break
+            assert time.monotonic() < deadline, f"lag after the drain: {got}"
+            time.sleep(0.5)
+    finally:
+        assert service.stop() == 0
