@@ -440,18 +440,15 @@ def sdk_alone(
     ]
     user = user_prompt(event, MistakeType.SYCOPHANCY, scale, 1.0, TextLimits())
 
-    async def run() -> tuple[int, float, float]:
+    async def run() -> tuple[list[float], float]:
         client = sdk_client(60.0, base_url=fake.base_url, api_key="x")
-        calls = 0
+        durations: list[float] = []
         counting = False
         stop_at = time.monotonic() + 1.0 + latency_s + seconds
 
-        last_done = 0.0
-
         async def worker() -> None:
-            nonlocal calls, last_done
             while time.monotonic() < stop_at:
-                counted = counting  # calls started before the window are not counted
+                counted, started = counting, time.monotonic()
                 raw = await client.messages.with_raw_response.create(
                     model="claude-sonnet-5-5",
                     max_tokens=1024,
@@ -461,23 +458,27 @@ def sdk_alone(
                 )
                 await raw.parse()
                 if counted:
-                    calls += 1
-                    last_done = time.monotonic()
+                    durations.append(time.monotonic() - started)
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
         await asyncio.sleep(1.0 + latency_s)  # warm-up: connections, first calls
-        counting, cpu0, t0 = True, time.process_time(), time.monotonic()
+        counting, cpu0 = True, time.process_time()
         await asyncio.gather(*tasks)
-        elapsed, cpu = last_done - t0, time.process_time() - cpu0
+        cpu = time.process_time() - cpu0
         await client.close()
-        return calls, elapsed, cpu
+        return durations, cpu
 
-    calls, elapsed, cpu = asyncio.run(run())
-    ideal = concurrency / latency_s
+    durations, cpu = asyncio.run(run())
+    # Every worker always has a call in flight, so by Little's law the rate is concurrency
+    # over the mean call time: exact in a steady state, where counting calls in a window
+    # would be off by up to a whole wave of the fake's fixed-latency answers.
+    mean_s = statistics.fmean(durations) if durations else math.inf
+    rate = concurrency / mean_s
     return {
-        "calls_per_s": round(calls / elapsed, 1),
-        "pct_of_ideal": round(100 * calls / elapsed / ideal, 1),
-        "cpu_ms_per_call": round(1000 * cpu / max(calls, 1), 2),
+        "calls_per_s": round(rate, 1),
+        "pct_of_ideal": round(100 * rate / (concurrency / latency_s), 1),
+        "mean_call_ms": round(1000 * mean_s, 1),
+        "cpu_ms_per_call": round(1000 * cpu / max(len(durations), 1), 2),
     }
 
 
