@@ -194,7 +194,9 @@ def render(res: dict[str, Any]) -> str:
             out.append(
                 f"  start-up on a backlog (c={st['concurrency']} @ {st['latency_s'] * 1000:.0f} ms, no primer): "
                 f"commits stood still for {st['longest_commit_stall_s']} s while calls went on; after "
-                f"{st['seconds']} s {st['qualifying_committed']:,} pairs committed of {st['calls_made']:,} calls made"
+                f"{st['seconds']} s {st['qualifying_committed']:,} pairs committed of {st['calls_made']:,} calls made; "
+                f"transactions slower than 0.5 / 1 / 2.5 s: "
+                + " / ".join(str(v) for v in (st.get("slow_transactions") or {}).values())
             )
         out.append("")
 

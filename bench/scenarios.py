@@ -658,6 +658,15 @@ def startup_stall(
             got, calls = committed.get(), fake.control()["requests"]
             if got is not None:
                 timeline.append((round(time.monotonic() - t0, 2), backlog.qualifying(got), calls))
+        # Whether a stall was the broker taking long to commit rather than the order of work.
+        hist = svc.metrics()
+        slow_txns = {
+            f"over_{le}s": int(
+                metric_sum(hist, "selftaught_transaction_duration_seconds_count")
+                - hist.get(f'selftaught_transaction_duration_seconds_bucket{{le="{le}"}}', 0)
+            )
+            for le in ("0.5", "1.0", "2.5")
+        }
     finally:
         svc.stop()
         committed.close()
@@ -676,6 +685,7 @@ def startup_stall(
         "latency_s": latency_s,
         "seconds": end_at,
         "longest_commit_stall_s": round(longest, 2),
+        "slow_transactions": slow_txns,
         "calls_made": end_calls,
         "qualifying_committed": end_q,
         "timeline_s_committed_calls": timeline[:: max(1, len(timeline) // 24)],
