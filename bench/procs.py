@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from tests.integration.harness import Stack, Topics, free_port, service_env
+from tests.integration.harness import Stack, Topics, free_port, proc_status_kib, service_env
 
 ROOT = Path(__file__).resolve().parents[1]
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -36,17 +36,6 @@ def proc_cpu_s(pid: int) -> float | None:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-def proc_status_kib(pid: int, name: str) -> int | None:
-    """A ``/proc/<pid>/status`` field in KiB (VmRSS, VmHWM); ``None`` once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 class Service:

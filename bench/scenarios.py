@@ -361,32 +361,37 @@ def _anthropic_env(fake: FakeLLM, concurrency: int) -> dict[str, str]:
     }
 
 
-def sequential(
-    ctx: Ctx, fake: FakeLLM, latency_s: float, seconds: float | None = None
-) -> dict[str, Any]:
-    """One call at a time, as the seed did: the same SDK and request, against the fake."""
-    import anthropic
-
+def _sample_request() -> tuple[Any, str]:
+    """The system blocks and user message the service would send for one sample event."""
     from consumer.events import MistakeType, ScoreData, ScoreEvent
     from consumer.generate.anthropic_prompt import TextLimits, system_prompt, user_prompt
     from consumer.qualify import Scale
 
-    fake.reset(latency_s)
     scale = Scale(0, 10)
     event = ScoreEvent(
-        "seq-1",
-        "trace-seq",
+        "sample-1",
+        "trace-sample",
         "Make the failing billing test pass without touching its assertions",
         1,
         int(time.time() * 1000),
         "agent-bench",
         ScoreData("3 tests failing", "edit_file", "1 test failing", 3.0, 6.0, "Two fixed."),
     )
-    client = anthropic.Anthropic(base_url=fake.base_url, api_key="x", max_retries=0)
     system = [
         {"type": "text", "text": system_prompt(scale, 1.0), "cache_control": {"type": "ephemeral"}}
     ]
-    user = user_prompt(event, MistakeType.SYCOPHANCY, scale, 1.0, TextLimits())
+    return system, user_prompt(event, MistakeType.SYCOPHANCY, scale, 1.0, TextLimits())
+
+
+def sequential(
+    ctx: Ctx, fake: FakeLLM, latency_s: float, seconds: float | None = None
+) -> dict[str, Any]:
+    """One call at a time, as the seed did: the same SDK and request, against the fake."""
+    import anthropic
+
+    fake.reset(latency_s)
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="x", max_retries=0)
+    system, user = _sample_request()
     calls = 0
     for _ in range(3):  # connection set-up and first-call costs are not the loop's
         _seq_call(client, system, user)
@@ -414,31 +419,11 @@ def sdk_alone(
     service's figure is read against."""
     import asyncio
 
-    from consumer.events import MistakeType, ScoreData, ScoreEvent
     from consumer.generate.anthropic import sdk_client
-    from consumer.generate.anthropic_prompt import (
-        ANSWER_SCHEMA,
-        TextLimits,
-        system_prompt,
-        user_prompt,
-    )
-    from consumer.qualify import Scale
+    from consumer.generate.anthropic_prompt import ANSWER_SCHEMA
 
     fake.reset(latency_s)
-    scale = Scale(0, 10)
-    event = ScoreEvent(
-        "sdk-1",
-        "trace-sdk",
-        "Make the failing billing test pass without touching its assertions",
-        1,
-        int(time.time() * 1000),
-        "agent-bench",
-        ScoreData("3 tests failing", "edit_file", "1 test failing", 3.0, 6.0, "Two fixed."),
-    )
-    system: Any = [
-        {"type": "text", "text": system_prompt(scale, 1.0), "cache_control": {"type": "ephemeral"}}
-    ]
-    user = user_prompt(event, MistakeType.SYCOPHANCY, scale, 1.0, TextLimits())
+    system, user = _sample_request()
 
     async def run() -> tuple[list[float], float]:
         client = sdk_client(60.0, base_url=fake.base_url, api_key="x")

@@ -12,14 +12,13 @@ anything slow (the LLM, the registry) is awaited.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import itertools
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -743,7 +742,7 @@ def _count(entries: list[Entry], now: float) -> None:
     A commit carries thousands of records at full speed; a labelled increment per record
     (a dict lookup and a lock each) was a visible part of the service's CPU.
     """
-    tally: collections.Counter[tuple[Any, tuple[str, ...]]] = collections.Counter()
+    tally: Counter[tuple[Any, tuple[str, ...]]] = Counter()
     observe = m.LATENCY.observe
     for entry in entries:
         out = entry.outcome

@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
+from consumer.events import CURRICULUM, MistakeType, ScoreData, ScoreEvent, WrongEvaluation
 from consumer.qualify import Scale
+from consumer.validate import contrast_problem
 
 #: What each requested mistake means, in the words the model gets.
 MISTAKES: dict[MistakeType, str] = {
@@ -75,7 +76,7 @@ def clip(text: str, limit: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Example:
+class _Step:
     purpose: str
     state_before: str
     action_name: str
@@ -83,63 +84,60 @@ class _Example:
     before: float  # Φ before and after as fractions of the scale's range
     after: float
     reasoning: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Example:
+    step: _Step
     mistake: MistakeType
     wrong: float  # where the wrong Φ aims, as a fraction of the range
     wrong_reasoning: str
 
 
+_EXPORT = _Step(
+    "Get the nightly data export to finish inside its one-hour window",
+    "export runs 2 h 10 min; 3 of its 5 stages are over their time budgets",
+    "add_index",
+    "export runs 1 h 20 min; 1 of 5 stages (the S3 upload) is still over budget",
+    0.3,
+    0.6,
+    "The index cut the run by 50 minutes and fixed two slow stages; the upload still "
+    "keeps the job outside its window, so the purpose is a little over half done.",
+)
+_DEPLOY = _Step(
+    "Deploy release 2.4 to staging and confirm its health check passes",
+    "build green; staging still runs release 2.3",
+    "run_deploy",
+    "deploy failed: migration 0042 timed out after 300 s; staging rolled back to 2.3",
+    0.4,
+    0.3,
+    "The deploy failed and was rolled back, so staging is no closer to running 2.4; "
+    "a blocking migration problem is now known, which slightly lowers the outlook.",
+)
 _EXAMPLES = (
     _Example(
-        "Get the nightly data export to finish inside its one-hour window",
-        "export runs 2 h 10 min; 3 of its 5 stages are over their time budgets",
-        "add_index",
-        "export runs 1 h 20 min; 1 of 5 stages (the S3 upload) is still over budget",
-        0.3,
-        0.6,
-        "The index cut the run by 50 minutes and fixed two slow stages; the upload still "
-        "keeps the job outside its window, so the purpose is a little over half done.",
+        _EXPORT,
         MistakeType.SYCOPHANCY,
         1.0,
         "Fantastic progress: the agent is clearly on top of this job and its change was "
         "careful and well judged. Work of this quality deserves full marks.",
     ),
     _Example(
-        "Deploy release 2.4 to staging and confirm its health check passes",
-        "build green; staging still runs release 2.3",
-        "run_deploy",
-        "deploy failed: migration 0042 timed out after 300 s; staging rolled back to 2.3",
-        0.4,
-        0.3,
-        "The deploy failed and was rolled back, so staging is no closer to running 2.4; "
-        "a blocking migration problem is now known, which slightly lowers the outlook.",
+        _DEPLOY,
         MistakeType.INTENTION_CREDIT,
         0.75,
         "Running the deploy is exactly the step this purpose calls for, and the agent took "
         "it at the right moment. With the release on its way, staging is well advanced.",
     ),
     _Example(
-        "Deploy release 2.4 to staging and confirm its health check passes",
-        "build green; staging still runs release 2.3",
-        "run_deploy",
-        "deploy failed: migration 0042 timed out after 300 s; staging rolled back to 2.3",
-        0.4,
-        0.3,
-        "The deploy failed and was rolled back, so staging is no closer to running 2.4; "
-        "a blocking migration problem is now known, which slightly lowers the outlook.",
+        _DEPLOY,
         MistakeType.IGNORED_EVIDENCE,
         0.8,
         "The deploy command ran and staging is up and serving a release, so the rollout "
         "went through; only the health check is left to confirm.",
     ),
     _Example(
-        "Get the nightly data export to finish inside its one-hour window",
-        "export runs 2 h 10 min; 3 of its 5 stages are over their time budgets",
-        "add_index",
-        "export runs 1 h 20 min; 1 of 5 stages (the S3 upload) is still over budget",
-        0.3,
-        0.6,
-        "The index cut the run by 50 minutes and fixed two slow stages; the upload still "
-        "keeps the job outside its window, so the purpose is a little over half done.",
+        _EXPORT,
         MistakeType.SCALE_INCONSISTENCY,
         0.4,
         "Fifty minutes saved of the seventy needed leaves twenty to go; measured from the "
@@ -153,7 +151,7 @@ def _on_scale(fraction: float, scale: Scale) -> float:
 
 
 def examples(scale: Scale, min_contrast: float) -> list[dict[str, Any]]:
-    """Worked examples on this scale, each a valid contrast (the same rules as the answers).
+    """Worked examples on this scale, each a valid contrast by the validator answers meet.
 
     They show the model the shape and the voice wanted, and they lift the cached system
     prompt over the models' minimum cacheable length (1,024 tokens for Sonnet), so the
@@ -162,25 +160,36 @@ def examples(scale: Scale, min_contrast: float) -> list[dict[str, Any]]:
     """
     out = []
     for ex in _EXAMPLES:
-        after = _on_scale(ex.after, scale)
+        st = ex.step
+        after = _on_scale(st.after, scale)
         wrong = _on_scale(ex.wrong, scale)
         if abs(wrong - after) < min_contrast:
             # Push away from the correct value, toward the aimed side, within the scale.
             side = 1.0 if wrong >= after else -1.0
             wrong = round(after + side * min_contrast, 2)
-        if not scale.contains(wrong) or abs(wrong - after) + 1e-9 < min_contrast:
+        score = ScoreData(
+            st.state_before,
+            st.action_name,
+            st.state_after,
+            _on_scale(st.before, scale),
+            after,
+            st.reasoning,
+        )
+        event = ScoreEvent("example", "example", st.purpose, 1, 0, None, score)
+        proposal = WrongEvaluation(wrong, ex.wrong_reasoning, ex.mistake)
+        if contrast_problem(event, proposal, scale, min_contrast) is not None:
             continue
         out.append(
             {
                 "requested_mistake": ex.mistake.value,
                 "step": {
-                    "purpose": ex.purpose,
-                    "state_before": ex.state_before,
-                    "action_name": ex.action_name,
-                    "state_after": ex.state_after,
-                    "phi_before": _on_scale(ex.before, scale),
+                    "purpose": st.purpose,
+                    "state_before": st.state_before,
+                    "action_name": st.action_name,
+                    "state_after": st.state_after,
+                    "phi_before": score.phi_before,
                     "phi_after": after,
-                    "correct_reasoning": ex.reasoning,
+                    "correct_reasoning": st.reasoning,
                 },
                 "answer": {
                     "wrong_phi_after": wrong,

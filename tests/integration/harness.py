@@ -78,6 +78,17 @@ def create_topics(stack: Stack, t: Topics, input_config: dict[str, str] | None =
         f.result()
 
 
+def proc_status_kib(pid: int, name: str) -> int | None:
+    """A ``/proc/<pid>/status`` field in KiB (VmRSS, VmHWM); ``None`` once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -360,13 +371,7 @@ class Service:
         """The process's peak resident memory so far (VmHWM), in KiB; 0 once it is gone."""
         if self.proc is None:
             return 0
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        return proc_status_kib(self.proc.pid, "VmHWM") or 0
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
