@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from consumer import app
 
-            return asyncio.run(app.serve(s, os.environ))
+            return asyncio.run(app.serve(s, os.environ, own_process=True))
         if args.command == "demo":
             from consumer import demo
 
