@@ -413,14 +413,15 @@ def sequential(
 def sdk_alone(
     fake: FakeLLM, concurrency: int, latency_s: float, seconds: float = 4.0
 ) -> dict[str, Any]:
-    """The SDK by itself (the service's client, aiohttp transport) keeping ``concurrency``
-    calls in flight against the fake, in this process: no Kafka, no pipeline. What one
-    Python process's event loop gets through the SDK at this point is the ceiling the
-    service's figure is read against."""
+    """The SDK by itself (the service's client, aiohttp transport, the answer read as the
+    service reads it) keeping ``concurrency`` calls in flight against the fake, in this
+    process: no Kafka, no pipeline. What one Python process's event loop gets through the
+    SDK at this point is the ceiling the service's figure is read against."""
     import asyncio
 
     from consumer.generate.anthropic import sdk_client
     from consumer.generate.anthropic_prompt import ANSWER_SCHEMA
+    from consumer.generate.anthropic_transport import read_answer
 
     fake.reset(latency_s)
     system, user = _sample_request()
@@ -441,7 +442,7 @@ def sdk_alone(
                     messages=[{"role": "user", "content": user}],
                     output_config={"format": {"type": "json_schema", "schema": ANSWER_SCHEMA}},
                 )
-                await raw.parse()
+                read_answer(await raw.json())
                 if counted:
                     durations.append(time.monotonic() - started)
 
