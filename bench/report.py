@@ -198,6 +198,14 @@ def render(res: dict[str, Any]) -> str:
                 f"transactions slower than 0.5 / 1 / 2.5 s: "
                 + " / ".join(str(v) for v in (st.get("slow_transactions") or {}).values())
             )
+            readings = st.get("longest_stall_readings") or []
+            if len(readings) >= 2:
+                first, last = readings[0], readings[-1]
+                out.append(
+                    f"    during it: transactions {first['transactions']} -> {last['transactions']}, "
+                    f"offsets {first['offsets']} -> {last['offsets']}, records in flight "
+                    f"{[r['in_flight'] for r in readings]}, paused {[r['paused'] for r in readings]}"
+                )
         out.append("")
 
     lat = res.get("latency")

@@ -636,6 +636,9 @@ def startup_stall(
     svc = ctx.service(t, "stall-0", _anthropic_env(fake, concurrency))
     committed = Committed(ctx.stack, t.group, t.input, t.partitions)
     timeline: list[tuple[float, int, int]] = []
+    # What the service said at each reading: to tell, should the count stand still, whether
+    # it stopped committing or committed without moving, and which partitions stood.
+    said: list[dict[str, Any]] = []
     try:
         svc.wait_ready()
         t0 = time.monotonic()
@@ -644,6 +647,7 @@ def startup_stall(
             got, calls = committed.get(), fake.control()["requests"]
             if got is not None:
                 timeline.append((round(time.monotonic() - t0, 2), backlog.qualifying(got), calls))
+                said.append(_service_said(svc, got))
         # Whether a stall was the broker taking long to commit rather than the order of work.
         hist = svc.metrics()
         slow_txns = {
@@ -658,11 +662,13 @@ def startup_stall(
         committed.close()
         delete_topics(ctx.stack, t)
     # the longest stretch in which the committed count stood still while calls went on
-    longest, since = 0.0, None
+    longest, since, worst = 0.0, None, (0, 0)
     for i, (at, q, _calls) in enumerate(timeline):
         if i and q == timeline[i - 1][1]:
             since = timeline[i - 1][0] if since is None else since
-            longest = max(longest, at - since)
+            if at - since > longest:
+                longest = at - since
+                worst = (next(j for j in range(i) if timeline[j][0] == since), i)
         else:
             since = None
     end_at, end_q, end_calls = timeline[-1] if timeline else (0.0, 0, 0)
@@ -675,9 +681,29 @@ def startup_stall(
         "calls_made": end_calls,
         "qualifying_committed": end_q,
         "timeline_s_committed_calls": timeline[:: max(1, len(timeline) // 24)],
+        "longest_stall_readings": [
+            {"s": timeline[i][0], "committed": timeline[i][1], "calls": timeline[i][2], **said[i]}
+            for i in range(max(worst[0] - 1, 0), min(worst[1] + 2, len(timeline)))
+        ]
+        if longest
+        else [],
         "note": "no primer: the service starts on a backlog; were records generated in the "
         "order they were read, the committed count would trail the calls by about one "
         "commit interval and never stand still",
+    }
+
+
+def _service_said(svc: Service, offsets: dict[int, int]) -> dict[str, Any]:
+    try:
+        got = svc.metrics()
+    except OSError:
+        got = {}
+    return {
+        "offsets": [offsets[p] for p in sorted(offsets)],
+        "transactions": int(got.get('selftaught_transactions_total{result="committed"}', -1)),
+        "in_flight": int(got.get("selftaught_in_flight_records", -1)),
+        "paused": int(got.get("selftaught_paused_partitions", -1)),
+        "llm_in_flight": int(got.get("selftaught_llm_in_flight", -1)),
     }
 
 
