@@ -8,8 +8,10 @@ that the runner awaits as a task.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +51,9 @@ class Skipped:
 
 Outcome = Produced | DeadLetter | Skipped
 Pending = Coroutine[Any, Any, Outcome]
+_Held = tuple[
+    SourceRef, "asyncio.Task[None] | None", "asyncio.Future[Outcome | asyncio.Task[Outcome]]"
+]
 
 
 def dead_letter(exc: BadRecord) -> DeadLetter:
@@ -77,19 +82,24 @@ class Pipeline:
         self._min_contrast = min_contrast
         self._clock_ms = clock_ms
         self._loads: dict[int, asyncio.Task[None]] = {}  # writer schemas being fetched
+        # Records read while a fetch was pending, in read order, with their own fetch.
+        self._held: deque[_Held] = deque()
 
     def start(self, ref: SourceRef) -> Outcome | Pending:
         try:
             schema_id = read_header(ref.value)
             if not self._decoder.knows(schema_id):
                 self._begin_load(schema_id)
-            if self._loads:
-                # Records keep their order across a writer-schema fetch: one behind a record
-                # that waits for its schema waits too. Otherwise later records take the
-                # generator's capacity (the LLM's slots) first and the committed offset
-                # stands still until they are all done (seen at start-up on a backlog).
-                own = self._loads.get(schema_id)
-                return self._after_loads(ref, own, list(self._loads.values()))
+            if self._loads or self._held:
+                # Records keep their order across a writer-schema fetch: one read behind a
+                # record that waits for its schema waits too, and their generation starts
+                # when the fetches end, in read order (see _loaded). Otherwise later records
+                # take the generator's capacity (the LLM's slots) first and the committed
+                # offset stands still until they are all done.
+                started: asyncio.Future[Outcome | asyncio.Task[Outcome]]
+                started = asyncio.get_running_loop().create_future()
+                self._held.append((ref, self._loads.get(schema_id), started))
+                return self._after_loads(started)
             return self._decoded(ref)
         except BadRecord as exc:
             return dead_letter(exc)
@@ -111,26 +121,49 @@ class Pipeline:
             return
         task = asyncio.get_running_loop().create_task(self._fetch_until_available(schema_id))
         self._loads[schema_id] = task
+        task.add_done_callback(functools.partial(self._loaded, schema_id))
 
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._loads.get(schema_id) is done:
-                del self._loads[schema_id]
+    def _loaded(self, schema_id: int, done: asyncio.Task[None]) -> None:
+        if self._loads.get(schema_id) is done:
+            del self._loads[schema_id]
+        if self._loads:
+            return
+        # The last fetch ended: every held record starts now, in read order, in this one
+        # callback: its generation becomes a task here, so it is scheduled ahead of any
+        # record read from now on. (Letting each record's own task resume instead would
+        # leave the order to the event loop: a task not yet at its first await overtakes
+        # the ones woken here.)
+        loop = asyncio.get_running_loop()
+        while self._held:
+            ref, own, started = self._held.popleft()
+            if started.done():
+                continue  # its record was cancelled (its partition revoked)
+            try:
+                if own is not None:
+                    own.result()  # this record's own writer schema: its DecodeError, if any
+                outcome = self._decoded(ref)
+            except BadRecord as exc:
+                outcome = dead_letter(exc)
+            except Exception as exc:  # a bug: the runner's guard logs and dead-letters it
+                started.set_exception(exc)
+                continue
+            started.set_result(
+                loop.create_task(outcome) if asyncio.iscoroutine(outcome) else outcome
+            )
 
-        task.add_done_callback(forget)
-
-    async def _after_loads(
-        self, ref: SourceRef, own: asyncio.Task[None] | None, earlier: list[asyncio.Task[None]]
-    ) -> Outcome:
-        # asyncio.wait neither raises another record's error nor cancels the fetches when
-        # this record is cancelled (its partition revoked); waiters wake in arrival order.
-        await asyncio.wait(earlier)
+    @staticmethod
+    async def _after_loads(started: asyncio.Future[Outcome | asyncio.Task[Outcome]]) -> Outcome:
+        # Cancelled (its partition revoked) while generating: awaiting the task cancels it.
+        # Cancelled just after it started, before this resumed: cancel it here.
         try:
-            if own is not None:
-                own.result()  # this record's own writer schema: its DecodeError, if any
-            outcome = self._decoded(ref)
-            return outcome if not asyncio.iscoroutine(outcome) else await outcome
-        except BadRecord as exc:
-            return dead_letter(exc)
+            got = await started
+        except asyncio.CancelledError:
+            if started.done() and not started.cancelled() and started.exception() is None:
+                late = started.result()
+                if isinstance(late, asyncio.Task):
+                    late.cancel()
+            raise
+        return await got if isinstance(got, asyncio.Task) else got
 
     async def _fetch_until_available(self, schema_id: int) -> None:
         # A registry outage is not bad input: wait for it, with capped exponential backoff.

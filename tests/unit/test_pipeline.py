@@ -1,6 +1,7 @@
 import asyncio
 import json
 import math
+import random
 
 from consumer import schemas
 from consumer.cards import CardPolicy
@@ -131,3 +132,51 @@ def test_outcomes_for_every_kind_of_record() -> None:
     )
     unknown = outcome(p, avro(TRACE, event_record("d"), 77))
     assert isinstance(unknown, DeadLetter) and unknown.reason == "unknown_schema_id"
+
+
+def test_records_read_while_a_fetch_ends_keep_their_order() -> None:
+    # The runner reads in polls of many records, one loop iteration or more apart, and the
+    # writer schema's fetch ends between two of them. Records read just before it ended wait
+    # for it; those read just after must not overtake them (seen in a benchmark: the first
+    # records of a partition then waited behind its later ones for the LLM, and it committed
+    # nothing for seconds). When the fetch ends varies with the thread it runs in, so: many
+    # fresh pipelines, polls a varying number of iterations apart.
+    ids = [f"e-{i}" for i in range(240)]
+    values = [avro(TRACE, event_record(i), 1) for i in ids]
+
+    async def trial(pauses: list[int]) -> None:
+        gen = Recording()
+        p = pipeline(gen)
+        tasks = []
+        for poll, pause in enumerate(pauses):
+            for v in values[poll * 20 : poll * 20 + 20]:
+                r = p.start(ref(v))
+                tasks.append(asyncio.ensure_future(r) if asyncio.iscoroutine(r) else r)
+            for _ in range(pause):
+                await asyncio.sleep(0)  # the runner's next poll
+        results = [await t if isinstance(t, asyncio.Future) else t for t in tasks]
+        assert gen.asked == ids
+        assert all(isinstance(r, Produced) for r in results)
+
+    rng = random.Random(7)
+    for _ in range(200):
+        asyncio.run(trial([rng.choice((1, 1, 2, 3, 5)) for _ in range(12)]))
+
+
+def test_a_record_cancelled_while_waiting_for_its_schema_is_never_generated() -> None:
+    # Its partition was revoked: the new owner redoes it, so no LLM call is spent on it here.
+    gen = Recording()
+    p = pipeline(gen)
+
+    async def go() -> None:
+        held = p.start(ref(avro(TRACE, event_record("gone"), 3)))
+        assert asyncio.iscoroutine(held)
+        task = asyncio.ensure_future(held)
+        await asyncio.sleep(0)
+        task.cancel()
+        kept = p.start(ref(avro(TRACE, event_record("kept"), 3)))
+        assert asyncio.iscoroutine(kept)
+        assert isinstance(await kept, Produced)
+
+    asyncio.run(go())
+    assert gen.asked == ["kept"]
