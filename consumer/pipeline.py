@@ -60,6 +60,33 @@ def dead_letter(exc: BadRecord) -> DeadLetter:
     return DeadLetter(stage=exc.stage, reason=exc.reason, message=exc.message)
 
 
+class FairPlaces:
+    """Places in line for the generator: each partition's records in read order, and the
+    partitions interleaved, so one partition's backlog does not hold the others behind it.
+
+    Start-time fair queuing with a unit cost: a record's place is the later of its
+    partition's next place and the place of the latest record generated. A partition with a
+    backlog takes consecutive places; one that comes later starts where the line is now, not
+    behind that backlog. Within a partition places only grow, so its first records, the ones
+    its committed offset waits for, go first. (Read order alone served whole partitions one
+    after another: librdkafka hands over a partition's records in large runs.)
+    """
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, int], float] = {}
+        self._now = 0.0
+
+    def take(self, topic: str, partition: int) -> float:
+        tp = (topic, partition)
+        place = max(self._next.get(tp, 0.0), self._now)
+        self._next[tp] = place + 1.0
+        return place
+
+    def done(self, place: float) -> None:
+        if place > self._now:
+            self._now = place
+
+
 class Pipeline:
     """One record in, one outcome out."""
 
@@ -84,6 +111,7 @@ class Pipeline:
         self._loads: dict[int, asyncio.Task[None]] = {}  # writer schemas being fetched
         # Records read while a fetch was pending, in read order, with their own fetch.
         self._held: deque[_Held] = deque()
+        self._places = FairPlaces()
 
     def start(self, ref: SourceRef) -> Outcome | Pending:
         try:
@@ -112,7 +140,7 @@ class Pipeline:
             return Skipped(verdict)
         if self._immediate is not None:
             return self._finish(verdict, self._immediate.generate_now(verdict))
-        return self._generate(verdict)
+        return self._generate(verdict, self._places.take(ref.topic, ref.partition))
 
     def _begin_load(self, schema_id: int) -> None:
         # One fetch per unknown id, however many records wait for it; started here, at
@@ -183,12 +211,14 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    async def _generate(self, event: ScoreEvent) -> Outcome:
+    async def _generate(self, event: ScoreEvent, place: float) -> Outcome:
         try:
-            wrong = await self._generator.generate(event)
+            wrong = await self._generator.generate(event, place)
             return self._finish(event, wrong)
         except BadRecord as exc:
             return dead_letter(exc)
+        finally:
+            self._places.done(place)
 
     def _finish(self, event: ScoreEvent, wrong: WrongEvaluation) -> Outcome:
         try:

@@ -190,11 +190,12 @@ class AnthropicGenerator:
         """Why calls are paused (the spend cap), for readiness; ``None`` when they are not."""
         return self._transport.capped_reason() if self._transport.paused() else None
 
-    async def generate(self, event: ScoreEvent) -> WrongEvaluation:
+    async def generate(self, event: ScoreEvent, place: float | None = None) -> WrongEvaluation:
         allowed = tuple(t for t in CURRICULUM if feasible(t, event, self._scale, self._c))
         requested = self._curriculum.choose(event.event_id, allowed)
         achieved: MistakeType | None = None
-        asked = time.monotonic()  # retries and the corrective turn keep this place in line
+        # Retries and the corrective turn keep this place in line for a slot.
+        asked = time.monotonic() if place is None else place
         try:
             wrong = await self._generate(event, requested, asked)
             achieved = wrong.mistake_type

@@ -58,8 +58,8 @@ class RulesGenerator:
     def name(self) -> str:
         return NAME
 
-    async def generate(self, event: ScoreEvent) -> WrongEvaluation:
-        return self.generate_now(event)
+    async def generate(self, event: ScoreEvent, place: float | None = None) -> WrongEvaluation:
+        return self.generate_now(event)  # never waits: nothing to stand in line for
 
     async def aclose(self) -> None:
         return None

@@ -8,7 +8,7 @@ from consumer.cards import CardPolicy
 from consumer.codec import CardEncoder, EventDecoder, decode_card
 from consumer.events import ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate.rules import RulesGenerator
-from consumer.pipeline import DeadLetter, Pipeline, Produced, Skipped
+from consumer.pipeline import DeadLetter, FairPlaces, Pipeline, Produced, Skipped
 from consumer.qualify import Criteria, Scale, Skip
 from tests.unit.factories import MemorySchemas, avro, event_record
 
@@ -22,10 +22,12 @@ class Recording:
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.places: dict[str, float | None] = {}
         self._rules = RulesGenerator(Scale(0, 10), 1.0)
 
-    async def generate(self, event: ScoreEvent) -> WrongEvaluation:
+    async def generate(self, event: ScoreEvent, place: float | None = None) -> WrongEvaluation:
         self.asked.append(event.event_id)
+        self.places[event.event_id] = place
         await asyncio.sleep(0)
         return self._rules.generate_now(event)
 
@@ -180,3 +182,35 @@ def test_a_record_cancelled_while_waiting_for_its_schema_is_never_generated() ->
 
     asyncio.run(go())
     assert gen.asked == ["kept"]
+
+
+def test_fair_places_interleave_partitions_and_keep_each_in_read_order() -> None:
+    places = FairPlaces()
+    backlog = [places.take("in", 0) for _ in range(4)]  # partition 0 read first, in a run
+    other = [places.take("in", 1) for _ in range(4)]  # then partition 1's run
+    assert backlog == other == [0, 1, 2, 3]  # side by side, not partition 1 behind 0
+    for p in backlog[:3]:
+        places.done(p)
+    # A partition that comes later starts where the line is now, not behind the backlogs,
+    # nor ahead of what is already being served.
+    assert places.take("in", 2) == 2
+    assert places.take("in", 0) == 4  # a partition's places only grow
+
+
+def test_the_generator_gets_each_partitions_records_side_by_side() -> None:
+    gen = Recording()
+    p = pipeline(gen)
+    asyncio.run(outcomes(p, [avro(TRACE, event_record("warm"), 1)]))  # schema cached
+
+    async def go() -> None:
+        refs = [
+            SourceRef("in", part, off, b"k", avro(TRACE, event_record(f"p{part}-{off}"), 1), (), 1)
+            for part in (1, 2)  # not 0: the warm-up record took partition 0's first place
+            for off in range(3)
+        ]
+        started = [p.start(r) for r in refs]
+        await asyncio.gather(*(r for r in started if asyncio.iscoroutine(r)))
+
+    asyncio.run(go())
+    by_place = sorted((place, n) for n, place in gen.places.items() if n != "warm")
+    assert [n for _, n in by_place] == ["p1-0", "p2-0", "p1-1", "p2-1", "p1-2", "p2-2"]
