@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -65,26 +66,40 @@ class FairPlaces:
     partitions interleaved, so one partition's backlog does not hold the others behind it.
 
     Start-time fair queuing with a unit cost: a record's place is the later of its
-    partition's next place and the place of the latest record generated. A partition with a
-    backlog takes consecutive places; one that comes later starts where the line is now, not
-    behind that backlog. Within a partition places only grow, so its first records, the ones
-    its committed offset waits for, go first. (Read order alone served whole partitions one
-    after another: librdkafka hands over a partition's records in large runs.)
+    partition's next place and the front of the line (the lowest place taken and not yet
+    done). A partition with a backlog takes consecutive places; one that comes later starts
+    at the front, beside it, not behind it. Within a partition places only grow, so its
+    first records, the ones its committed offset waits for, go first. (Read order alone
+    served whole partitions one after another: librdkafka hands over a partition's records
+    in long runs.) The front is the lowest place outstanding, not the latest one done: a
+    record that fails at once, far back in line, does not move the front.
     """
 
     def __init__(self) -> None:
         self._next: dict[tuple[str, int], float] = {}
-        self._now = 0.0
+        self._taken: list[float] = []  # a heap of places taken; done ones leave it lazily
+        self._done: Counter[float] = Counter()
+        self._last_done = 0.0
 
     def take(self, topic: str, partition: int) -> float:
         tp = (topic, partition)
-        place = max(self._next.get(tp, 0.0), self._now)
+        place = max(self._next.get(tp, 0.0), self.front())
         self._next[tp] = place + 1.0
+        heapq.heappush(self._taken, place)
         return place
 
     def done(self, place: float) -> None:
-        if place > self._now:
-            self._now = place
+        self._done[place] += 1
+        self._last_done = max(self._last_done, place)
+
+    def front(self) -> float:
+        taken, done = self._taken, self._done
+        while taken and taken[0] in done:
+            place = heapq.heappop(taken)
+            done[place] -= 1
+            if not done[place]:
+                del done[place]
+        return taken[0] if taken else self._last_done
 
 
 class Pipeline:
@@ -140,7 +155,7 @@ class Pipeline:
             return Skipped(verdict)
         if self._immediate is not None:
             return self._finish(verdict, self._immediate.generate_now(verdict))
-        return self._generate(verdict, self._places.take(ref.topic, ref.partition))
+        return self._generate(verdict, ref.topic, ref.partition)
 
     def _begin_load(self, schema_id: int) -> None:
         # One fetch per unknown id, however many records wait for it; started here, at
@@ -211,7 +226,12 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    async def _generate(self, event: ScoreEvent, place: float) -> Outcome:
+    async def _generate(self, event: ScoreEvent, topic: str, partition: int) -> Outcome:
+        # The place is taken when generation starts, not when the record is read: a task
+        # cancelled before its first step never runs this, and would hold the line's front
+        # for ever. Generation starts in read order all the same: each record's task is
+        # created as it is read, or, behind a schema fetch, in read order in _loaded.
+        place = self._places.take(topic, partition)
         try:
             wrong = await self._generator.generate(event, place)
             return self._finish(event, wrong)

@@ -189,12 +189,24 @@ def test_fair_places_interleave_partitions_and_keep_each_in_read_order() -> None
     backlog = [places.take("in", 0) for _ in range(4)]  # partition 0 read first, in a run
     other = [places.take("in", 1) for _ in range(4)]  # then partition 1's run
     assert backlog == other == [0, 1, 2, 3]  # side by side, not partition 1 behind 0
-    for p in backlog[:3]:
-        places.done(p)
-    # A partition that comes later starts where the line is now, not behind the backlogs,
-    # nor ahead of what is already being served.
+    for p in (0, 0, 1, 1):
+        places.done(p)  # the first two of each
+    # A partition that comes later starts at the front of the line, beside the backlogs,
+    # not behind them.
     assert places.take("in", 2) == 2
     assert places.take("in", 0) == 4  # a partition's places only grow
+
+
+def test_a_record_done_far_back_in_line_does_not_move_the_front() -> None:
+    # One that fails at once (no contrast possible) finishes long before its turn.
+    places = FairPlaces()
+    backlog = [places.take("in", 0) for _ in range(100)]
+    places.done(backlog[-1])
+    assert places.take("in", 1) == 0
+    for p in backlog[:-1]:
+        places.done(p)
+    places.done(0)
+    assert places.front() == 99  # everything taken is done: the line is at the last one
 
 
 def test_the_generator_gets_each_partitions_records_side_by_side() -> None:
@@ -214,3 +226,28 @@ def test_the_generator_gets_each_partitions_records_side_by_side() -> None:
     asyncio.run(go())
     by_place = sorted((place, n) for n, place in gen.places.items() if n != "warm")
     assert [n for _, n in by_place] == ["p1-0", "p2-0", "p1-1", "p2-1", "p1-2", "p2-2"]
+
+
+def test_a_record_cancelled_before_it_starts_does_not_hold_the_line() -> None:
+    # Its partition was revoked in the same loop iteration it was read. Had it taken a place,
+    # the line's front would stay there for ever and every newcomer would jump the queue.
+    gen = Recording()
+    p = pipeline(gen)
+    asyncio.run(outcomes(p, [avro(TRACE, event_record("warm"), 1)]))
+
+    def record(part: int, name: str) -> SourceRef:
+        return SourceRef("in", part, 0, b"k", avro(TRACE, event_record(name), 1), (), 1)
+
+    async def go() -> None:
+        gone = p.start(record(1, "gone"))
+        assert asyncio.iscoroutine(gone)
+        asyncio.ensure_future(gone).cancel()  # before its first step
+        done = [p.start(record(1, f"p1-{i}")) for i in range(5)]
+        await asyncio.gather(*(d for d in done if asyncio.iscoroutine(d)))
+        late = p.start(record(2, "p2-0"))
+        assert asyncio.iscoroutine(late)
+        await late
+
+    asyncio.run(go())
+    assert "gone" not in gen.places
+    assert gen.places["p2-0"] == gen.places["p1-4"]  # at the front: where the line ended
