@@ -75,6 +75,9 @@ def clip(text: str, limit: int) -> str:
     return text[:head] + marker + text[len(text) - (keep - head) :]
 
 
+_LIMITS = TextLimits()  # the examples' texts are short: nothing is clipped
+
+
 @dataclass(frozen=True, slots=True)
 class _Step:
     purpose: str
@@ -182,15 +185,7 @@ def examples(scale: Scale, min_contrast: float) -> list[dict[str, Any]]:
         out.append(
             {
                 "requested_mistake": ex.mistake.value,
-                "step": {
-                    "purpose": st.purpose,
-                    "state_before": st.state_before,
-                    "action_name": st.action_name,
-                    "state_after": st.state_after,
-                    "phi_before": score.phi_before,
-                    "phi_after": after,
-                    "correct_reasoning": st.reasoning,
-                },
+                "step": step_fields(event, _LIMITS),
                 "answer": {
                     "wrong_phi_after": wrong,
                     "wrong_reasoning": ex.wrong_reasoning,
@@ -242,10 +237,10 @@ Worked examples of good answers (each step here is illustrative, not the one to 
 {worked}"""
 
 
-def step_data(event: ScoreEvent, limits: TextLimits) -> str:
-    """The step as delimited data: a JSON object that cannot close its own tag."""
+def step_fields(event: ScoreEvent, limits: TextLimits) -> dict[str, Any]:
+    """What the model is shown of a step, its texts clipped to the limits."""
     s = event.score
-    data: dict[str, Any] = {
+    return {
         "purpose": clip(event.purpose, limits.purpose),
         "state_before": clip(s.state_before, limits.state),
         "action_name": clip(s.action_name, limits.action),
@@ -254,7 +249,11 @@ def step_data(event: ScoreEvent, limits: TextLimits) -> str:
         "phi_after": s.phi_after,
         "correct_reasoning": clip(s.reasoning, limits.reasoning),
     }
-    text = json.dumps(data, ensure_ascii=False, indent=1)
+
+
+def step_data(event: ScoreEvent, limits: TextLimits) -> str:
+    """The step as delimited data: a JSON object that cannot close its own tag."""
+    text = json.dumps(step_fields(event, limits), ensure_ascii=False, indent=1)
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
