@@ -420,11 +420,10 @@ def sdk_alone(
     import asyncio
 
     from consumer.generate.anthropic import sdk_client
-    from consumer.generate.anthropic_prompt import ANSWER_SCHEMA
     from consumer.generate.anthropic_transport import read_answer
 
     fake.reset(latency_s)
-    system, user = _sample_request()
+    request = _request(*_sample_request())
 
     async def run() -> tuple[list[float], float]:
         client = sdk_client(60.0, base_url=fake.base_url, api_key="x")
@@ -435,13 +434,7 @@ def sdk_alone(
         async def worker() -> None:
             while time.monotonic() < stop_at:
                 counted, started = counting, time.monotonic()
-                raw = await client.messages.with_raw_response.create(
-                    model="claude-sonnet-5-5",
-                    max_tokens=1024,
-                    system=system,
-                    messages=[{"role": "user", "content": user}],
-                    output_config={"format": {"type": "json_schema", "schema": ANSWER_SCHEMA}},
-                )
+                raw = await client.messages.with_raw_response.create(**request)
                 read_answer(await raw.json())
                 if counted:
                     durations.append(time.monotonic() - started)
@@ -468,16 +461,21 @@ def sdk_alone(
     }
 
 
-def _seq_call(client: Any, system: Any, user: str) -> None:
+def _request(system: Any, user: str) -> dict[str, Any]:
+    """The Messages API arguments of one call, as the service makes it."""
     from consumer.generate.anthropic_prompt import ANSWER_SCHEMA
 
-    client.messages.create(
-        model="claude-sonnet-5-5",
-        max_tokens=1024,
-        system=system,
-        messages=[{"role": "user", "content": user}],
-        output_config={"format": {"type": "json_schema", "schema": ANSWER_SCHEMA}},
-    )
+    return {
+        "model": "claude-sonnet-5-5",
+        "max_tokens": 1024,
+        "system": system,
+        "messages": [{"role": "user", "content": user}],
+        "output_config": {"format": {"type": "json_schema", "schema": ANSWER_SCHEMA}},
+    }
+
+
+def _seq_call(client: Any, system: Any, user: str) -> None:
+    client.messages.create(**_request(system, user))
 
 
 def _wait_committed(
@@ -621,10 +619,10 @@ def startup_stall(
 ) -> dict[str, Any]:
     """A service started on a backlog: how long its commits stand still while it calls the LLM.
 
-    Records read while the writer schema is being fetched wait for it; records read after
-    the fetch (even a moment after) go straight to the generator and are queued for the LLM
-    ahead of them. The first records of most partitions then wait behind those, and those
-    partitions commit nothing meanwhile.
+    Were records generated out of the order they were read (ones read behind a writer-schema
+    fetch overtaken by ones read just after, or whole partitions served one after another),
+    partitions would commit nothing while calls go on. The readings around the longest
+    stall tell which partitions stood and whether the service went on committing.
     """
     n = math.ceil(6000 / QUALIFYING)
     t = Topics.fresh("bench-stall", PARTITIONS)
@@ -662,15 +660,14 @@ def startup_stall(
         committed.close()
         delete_topics(ctx.stack, t)
     # the longest stretch in which the committed count stood still while calls went on
-    longest, since, worst = 0.0, None, (0, 0)
-    for i, (at, q, _calls) in enumerate(timeline):
-        if i and q == timeline[i - 1][1]:
-            since = timeline[i - 1][0] if since is None else since
-            if at - since > longest:
-                longest = at - since
-                worst = (next(j for j in range(i) if timeline[j][0] == since), i)
-        else:
-            since = None
+    longest, start, worst = 0.0, None, (0, 0)
+    for i in range(1, len(timeline)):
+        if timeline[i][1] != timeline[i - 1][1]:
+            start = None
+            continue
+        start = i - 1 if start is None else start
+        if timeline[i][0] - timeline[start][0] > longest:
+            longest, worst = timeline[i][0] - timeline[start][0], (start, i)
     end_at, end_q, end_calls = timeline[-1] if timeline else (0.0, 0, 0)
     return {
         "concurrency": concurrency,
