@@ -7,11 +7,11 @@ them. Each main-thread sample is put in one group by the innermost frame that na
 (the statement executing in ``pipeline.py`` and ``runner.py`` says which stage it is):
 
     poll      Runner._poll (consumer.consume) and turning messages into SourceRefs
-    decode    EventDecoder.decode: header, fastavro, the TraceEvent
+    decode    EventDecoder.decode: header, avro.read (or fastavro), the TraceEvent
     validate  qualify() and ensure_contrast()
     generate  the generator (the rules generator checks its own proposals: counted here)
     cards     build_cards (ids, texts)
-    encode    CardEncoder.encode
+    encode    CardEncoder.encode (avro.encode)
     commit    collecting finished prefixes, bookkeeping and per-record metrics after commit
     produce   (transaction threads) Producer.produce of the outcomes
     loop      the rest of the runner's loop and asyncio's own work
@@ -115,6 +115,10 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
             return "decode"
         if name in ("CardEncoder.encode", "card_record", "encode"):
             return "encode"
+    if mod == "avro.py":
+        # By the function itself: sampling without pausing the process sometimes reads a
+        # torn stack whose outer frames are stale, but the innermost frame is right.
+        return "decode" if name in ("read", "_read_long", "_unzigzag") else "encode"
     if mod == "qualify.py":
         return "validate"
     if mod == "validate.py":

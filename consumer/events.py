@@ -1,7 +1,7 @@
 """The typed domain: what flows between the stages. Frozen values, no behaviour with I/O.
 
-The values made for every record (SourceRef, TraceEvent, ScoreData, ScoreEvent, MemoryCard)
-are NamedTuples: as immutable as a frozen dataclass and several times cheaper to build, which
+The values made for every record (SourceRef, TraceEvent, ScoreData, ScoreEvent, MemoryCard and
+its MemoryScope) are NamedTuples: as immutable as a frozen dataclass and several times cheaper to build, which
 shows at tens of thousands of records a second. The rest are frozen dataclasses.
 """
 
@@ -107,8 +107,7 @@ class ContrastPair:
     generator: str
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryScope:
+class MemoryScope(NamedTuple):
     agent_roles: tuple[str, ...]
 
 
