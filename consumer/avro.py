@@ -87,7 +87,8 @@ def encode(codes: tuple[int, ...], record: Sequence[Any], header: bytes) -> byte
     for code, value in zip(codes, record, strict=True):
         if code == STRING:
             b = value.encode()
-            add(long_bytes(len(b)))
+            n = len(b)
+            add(_ONE_BYTE[n << 1] if n < 0x40 else long_bytes(n))  # most are under 64 bytes
             add(b)
         elif code == DOUBLE:
             add(_DOUBLE(value))

@@ -1,13 +1,13 @@
 """The typed domain: what flows between the stages. Frozen values, no behaviour with I/O.
 
-The values made for every record (SourceRef, TraceEvent, ScoreData, ScoreEvent, MemoryCard and
-its MemoryScope) are NamedTuples: as immutable as a frozen dataclass and several times cheaper to build, which
-shows at tens of thousands of records a second. The rest are frozen dataclasses.
+The values made for every record (SourceRef, TraceEvent, ScoreData, ScoreEvent,
+WrongEvaluation, ContrastPair, MemoryCard and its MemoryScope) are NamedTuples: as immutable
+as a frozen dataclass and several times cheaper to build, which shows at tens of thousands of
+records a second.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -89,8 +89,7 @@ class ScoreEvent(NamedTuple):
         return self.score.phi_after - self.score.phi_before
 
 
-@dataclass(frozen=True, slots=True)
-class WrongEvaluation:
+class WrongEvaluation(NamedTuple):
     """What a generator proposes: a plausible but wrong score for the same step."""
 
     phi_after: float
@@ -98,8 +97,7 @@ class WrongEvaluation:
     mistake_type: MistakeType
 
 
-@dataclass(frozen=True, slots=True)
-class ContrastPair:
+class ContrastPair(NamedTuple):
     """A validated pair: the event's correct evaluation and a wrong one."""
 
     event: ScoreEvent

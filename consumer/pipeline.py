@@ -15,7 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from consumer.cards import CardPolicy, build_cards
 from consumer.codec import CardEncoder, EventDecoder, read_header
@@ -28,9 +28,9 @@ from consumer.validate import ensure_contrast
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Produced:
-    """Two encoded cards for one pair, keyed by the source trace id."""
+class Produced(NamedTuple):
+    """Two encoded cards for one pair, keyed by the source trace id (a NamedTuple: one is
+    made for every qualifying record)."""
 
     key: bytes
     cards: tuple[bytes, bytes]
