@@ -152,7 +152,8 @@ def read(plan: ReadPlan, raw: bytes, pos: int) -> tuple[list[Any], int]:
     values: list[Any] = []
     add = values.append
     for code in plan:
-        if code.__class__ is tuple:  # an optional record
+        optional_record = code.__class__ is tuple
+        if optional_record or code == OPTIONAL_STRING:
             branch = raw[pos]
             pos += 1
             if branch == 0:
@@ -160,18 +161,11 @@ def read(plan: ReadPlan, raw: bytes, pos: int) -> tuple[list[Any], int]:
                 continue
             if branch != 2:
                 raise ValueError(f"union branch {_unzigzag(branch)} does not exist")
-            nested, make = code
-            got, pos = read(nested, raw, pos)
-            add(make(got))
-            continue
-        if code == OPTIONAL_STRING:
-            branch = raw[pos]
-            pos += 1
-            if branch == 0:
-                add(None)
+            if optional_record:
+                nested, make = code  # type: ignore[misc]
+                got, pos = read(nested, raw, pos)
+                add(make(got))
                 continue
-            if branch != 2:
-                raise ValueError(f"union branch {_unzigzag(branch)} does not exist")
             code = STRING
         if code == STRING:
             n, pos = _read_long(raw, pos)
