@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -164,18 +164,19 @@ class EventDecoder:
         try:
             if writer is None:
                 values, end = avro.read(self._plan, raw, _HEADER.size)
+                event = TraceEvent._make(values)
             else:
                 buf = io.BytesIO(raw)
                 buf.seek(_HEADER.size)
                 record = fastavro.schemaless_reader(buf, writer, self._reader)
-                end = buf.tell()
+                event, end = _to_event(cast(dict[str, Any], record)), buf.tell()
         except _AVRO_ERRORS as exc:
             raise DecodeError("bad_avro", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         except fastavro.read.SchemaResolutionError as exc:
             raise DecodeError("schema_mismatch", str(exc)[:300]) from exc
         if end != len(raw):
             raise DecodeError("bad_avro", f"{len(raw) - end} trailing bytes after the Avro record")
-        return TraceEvent._make(values) if writer is None else _to_event(record)  # type: ignore[arg-type]
+        return event
 
 
 def _json_loads(text: str) -> Any:
