@@ -102,6 +102,14 @@ def render(res: dict[str, Any]) -> str:
                 f"  (the bare loop drained it in {short} s: too short for a stable ratio; "
                 "the default size is the figure to quote)"
             )
+        two = thr.get("two_instances") or {}
+        if two.get("steady_10_90_events_per_s") and two.get("vs_one_instance"):
+            out.append(
+                f"  two instances in one group (for sizing; 10-90% rates): "
+                f"{two['steady_10_90_events_per_s']:,} ev/s, x{two['vs_one_instance']} one "
+                f"instance's {two['one_instance_steady_10_90_events_per_s']:,}; "
+                f"{two['ratio_to_bare'] * 100:.0f}% of the bare loop"
+            )
         if thr.get("pipeline_in_process_us_per_event"):
             out.append(
                 f"  Pipeline.start alone, in process (no Kafka): "

@@ -139,7 +139,7 @@ def throughput(ctx: Ctx) -> dict[str, Any]:
     backlog = produce_backlog(ctx.stack, t.input, PARTITIONS, n, qualifying_share=QUALIFYING)
     micro = pipeline_in_process()
     card_bytes = micro["card_bytes"]
-    service_runs, bare_runs = [], []
+    service_runs, bare_runs, two_runs = [], [], []
     try:
         for rnd in range(ctx.sizes.throughput_rounds):
             # alternate which goes first, so neither always gets the warmer page cache
@@ -151,10 +151,17 @@ def throughput(ctx: Ctx) -> dict[str, Any]:
                 else:
                     bare_runs.append(_drain_bare(ctx, t, backlog.n, card_bytes, rnd))
                     ctx.log(f"  bare    round {rnd}: {bare_runs[-1]['events_per_s']:.0f} ev/s")
+            two_runs.append(_drain_two_services(ctx, n, rnd))
+            ctx.log(
+                f"  two instances round {rnd}: "
+                f"{two_runs[-1]['steady_10_90_events_per_s'] or 0:.0f} ev/s (10-90%)"
+            )
     finally:
         delete_topics(ctx.stack, t)
     svc = statistics.median(r["events_per_s"] for r in service_runs)
     bare = statistics.median(r["events_per_s"] for r in bare_runs)
+    two = statistics.median(r["steady_10_90_events_per_s"] or 0 for r in two_runs)
+    one = statistics.median(r["steady_10_90_events_per_s"] or 0 for r in service_runs)
     return {
         "events": n,
         "qualifying": backlog.n_qualifying,
@@ -170,6 +177,15 @@ def throughput(ctx: Ctx) -> dict[str, Any]:
         "method": "each drains the same backlog with its own group; rate = records / time from "
         "the consumer's assignment (service: /readyz ready; bare: on_assign) to every offset "
         "committed (offsets polled every 20 ms); median of the rounds",
+        # For sizing: what a second process adds. Rates between 10% and 90% of the backlog
+        # committed, for both: the two instances' backlog is produced while they read it.
+        "two_instances": {
+            "runs": two_runs,
+            "steady_10_90_events_per_s": round(two),
+            "one_instance_steady_10_90_events_per_s": round(one),
+            "vs_one_instance": round(two / one, 2) if one else None,
+            "ratio_to_bare": round(two / bare, 3),
+        },
     }
 
 
@@ -188,6 +204,51 @@ def _drain_service(ctx: Ctx, t: Topics, n: int, instance: str) -> dict[str, Any]
         svc.stop()
         committed.close()
     return _drain_result(drain, cpu, metrics)
+
+
+def _drain_two_services(ctx: Ctx, n: int, rnd: int) -> dict[str, Any]:
+    """Two instances in one group, both holding their partitions before any record exists,
+    then a backlog of ``n`` produced at once (faster than they read it); the rate between
+    10% and 90% of it committed. (On a backlog that is already there, the first instance
+    drains half of it alone while the second joins.)"""
+    t = Topics.fresh(f"bench-thr2-{rnd}", PARTITIONS)
+    create_topics(ctx.stack, t)
+    committed = Committed(ctx.stack, t.group, t.input, t.partitions)
+    svcs = [ctx.service(t, f"two-{rnd}-{i}") for i in range(2)]
+    try:
+        for svc in svcs:
+            svc.wait_ready()
+        deadline = time.monotonic() + 60
+        held: list[float] = []
+        while time.monotonic() < deadline:
+            held = [metric_sum(svc.metrics(), "selftaught_assigned_partitions") for svc in svcs]
+            if min(held) > 0 and sum(held) == t.partitions:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"the two instances did not share the partitions: {held}")
+        started = time.monotonic()
+        produce_backlog(ctx.stack, t.input, PARTITIONS, n, qualifying_share=QUALIFYING)
+        produced_s = time.monotonic() - started
+        first = [svc.cpu_s() for svc in svcs]
+        drain = watch_drain(committed, n, started, 600, [svc.alive for svc in svcs])
+        done = [svc.cpu_s() for svc in svcs]
+    finally:
+        for svc in svcs:
+            svc.stop()
+        committed.close()
+        delete_topics(ctx.stack, t)
+    spent = [d - f for d, f in zip(done, first, strict=True) if d is not None and f is not None]
+    cpu_s = sum(spent) if len(spent) == len(svcs) else None
+    after = drain.done_at - started - produced_s
+    return {
+        "steady_10_90_events_per_s": _r(drain.window_rate(), 0),
+        "produced_in_s": round(produced_s, 2),
+        "seconds": round(drain.seconds, 2),
+        "cpu_cores_after_producing": _r(cpu_s / after, 2)
+        if cpu_s is not None and after > 0
+        else None,
+    }
 
 
 def _drain_result(
