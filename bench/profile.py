@@ -12,7 +12,8 @@ them. Each main-thread sample is put in one group by the innermost frame that na
     generate  the generator (the rules generator checks its own proposals: counted here)
     cards     build_cards (ids, texts)
     encode    CardEncoder.encode (avro.encode)
-    commit    collecting finished prefixes, bookkeeping and per-record metrics after commit
+    commit    collecting finished prefixes, starting the transaction's thread (the loop
+              waits there while it produces), bookkeeping and metrics after commit
     produce   (transaction threads) Producer.produce of the outcomes
     loop      the rest of the runner's loop and asyncio's own work
     idle      the loop waiting in select(): a transaction in flight, or nothing to read
@@ -145,6 +146,8 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
     if mod == "runner.py":
         short = name.rsplit(".", 1)[-1]
         stmt = statement(path, line)
+        if short == "_off_loop":
+            return None  # starting a thread for a call: the caller says which stage it is
         if short == "_poll":
             return "poll"
         if short == "_accept":
