@@ -26,6 +26,7 @@ ReadPlan = tuple["int | tuple[ReadPlan, Callable[[list[Any]], Any]]", ...]
 
 _DOUBLE = struct.Struct("<d").pack
 _READ_DOUBLE = struct.Struct("<d").unpack_from
+_PRIMITIVES = {"string": STRING, "double": DOUBLE, "long": LONG, "int": INT}
 _INT_RANGE = range(-(2**31), 2**31)
 _LONG_LIMIT = 2**64  # a zig-zag long above this does not fit in 64 bits
 _ONE_BYTE = [bytes((i,)) for i in range(0x80)]
@@ -36,21 +37,21 @@ _SECOND_BRANCH = b"\x02"  # union branch 1, zig-zag encoded
 def plan(schema: dict[str, Any], field_names: Sequence[str]) -> tuple[int, ...]:
     """One code per field of the parsed record ``schema``; ``ValueError`` if the schema has a
     field this encoder cannot write or the fields are not ``field_names``, in that order."""
-    names = [f["name"] for f in schema["fields"]]
-    if names != list(field_names):
-        raise ValueError(f"the schema's fields {names} are not {list(field_names)}")
+    _check_fields(schema, field_names)
     return tuple(_code(f["name"], f["type"]) for f in schema["fields"])
 
 
+def _check_fields(schema: dict[str, Any], field_names: Sequence[str]) -> None:
+    names = [f["name"] for f in schema["fields"]]
+    if names != list(field_names):
+        raise ValueError(f"the schema's fields {names} are not {list(field_names)}")
+
+
 def _code(name: str, t: Any) -> int:
-    if isinstance(t, dict) and t.get("type") in ("string", "double", "long"):
+    if isinstance(t, dict) and t.get("type") in tuple(_PRIMITIVES):
         t = t["type"]  # a primitive written as an object (a logical type has been removed)
-    if t == "string":
-        return STRING
-    if t == "double":
-        return DOUBLE
-    if t == "long":
-        return LONG
+    if isinstance(t, str) and t in _PRIMITIVES:
+        return _PRIMITIVES[t]
     if isinstance(t, list) and len(t) == 2 and t[0] == "null":
         if t[1] == "string":
             return OPTIONAL_STRING
@@ -92,7 +93,7 @@ def encode(codes: tuple[int, ...], record: Sequence[Any], header: bytes) -> byte
             add(b)
         elif code == DOUBLE:
             add(_DOUBLE(value))
-        elif code == LONG:
+        elif code in (LONG, INT):  # an int is written as a long is
             add(long_bytes(value))
         elif value is None:
             add(_NULL)
@@ -119,17 +120,11 @@ def read_plan(
 ) -> ReadPlan:
     """The reading plan of a parsed record ``schema`` whose fields are ``fields``, in order;
     ``records`` names the NamedTuple for each field that is an optional record."""
-    names = [f["name"] for f in schema["fields"]]
-    if names != list(fields):
-        raise ValueError(f"the schema's fields {names} are not {list(fields)}")
+    _check_fields(schema, fields)
     plan: list[int | tuple[ReadPlan, Callable[[list[Any]], Any]]] = []
     for f in schema["fields"]:
         t = f["type"]
-        if isinstance(t, dict) and t.get("type") in ("string", "double", "long", "int"):
-            t = t["type"]
-        if t == "int":
-            plan.append(INT)
-        elif isinstance(t, list) and len(t) == 2 and t[0] == "null" and f["name"] in records:
+        if isinstance(t, list) and len(t) == 2 and t[0] == "null" and f["name"] in records:
             nested = records[f["name"]]
             if not (isinstance(t[1], dict) and t[1].get("type") == "record"):
                 raise ValueError(f"field {f['name']}: {t[1]!r} is not a record")
