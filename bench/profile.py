@@ -114,7 +114,7 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
     if mod == "codec.py":
         if name in ("EventDecoder.decode", "_to_event", "read_header", "decode"):
             return "decode"
-        if name in ("CardEncoder.encode", "card_record", "encode"):
+        if name in ("CardEncoder.encode", "encode"):
             return "encode"
     if mod == "avro.py":
         # By the function itself: sampling without pausing the process sometimes reads a

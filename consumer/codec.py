@@ -221,30 +221,6 @@ class CardEncoder:
         return avro.encode(self._codes, card, self._header)
 
 
-def card_record(card: MemoryCard) -> dict[str, Any]:
-    """The card as the Avro record dict (also what tests compare decoded cards with)."""
-    return {
-        "card_id": card.card_id,
-        "pair_id": card.pair_id,
-        "kind": card.kind,
-        "status": card.status,
-        "content": card.content,
-        "pattern": card.pattern,
-        "strategy": card.strategy,
-        "trust_score": card.trust_score,
-        "purpose": card.purpose,
-        "source_trace_id": card.source_trace_id,
-        "source_event_id": card.source_event_id,
-        "created_by": card.created_by,
-        "created_at_ms": card.created_at_ms,
-        "scope": None if card.scope is None else {"agent_roles": list(card.scope.agent_roles)},
-        "mistake_type": card.mistake_type,
-        "phi_before": card.phi_before,
-        "phi_after": card.phi_after,
-        "generator": card.generator,
-    }
-
-
 def decode_card(raw: bytes, schema_text: Callable[[int], str]) -> dict[str, Any]:
     """Decode a card record (for tools and tests that read the output topic)."""
     schema_id = read_header(raw)

@@ -9,8 +9,12 @@ from typing import Any
 import fastavro
 
 from consumer import schemas
-from consumer.codec import without_logical_types
-from consumer.events import ScoreData, ScoreEvent, TraceEvent
+from consumer.cards import CardPolicy
+from consumer.codec import CardEncoder, EventDecoder, without_logical_types
+from consumer.events import MemoryCard, ScoreData, ScoreEvent, TraceEvent
+from consumer.generate.rules import RulesGenerator
+from consumer.pipeline import Pipeline
+from consumer.qualify import Criteria, Scale
 
 
 def score_data(phi_before: float = 3.0, phi_after: float = 6.0, **kw: Any) -> ScoreData:
@@ -115,3 +119,48 @@ class MemorySchemas:
         new = max(self.by_id, default=0) + 1
         self.by_id[new] = schema_text
         return new
+
+
+def card_record(card: MemoryCard) -> dict[str, Any]:
+    """The card as the Avro record dict that fastavro writes and decoded cards compare with."""
+    return {
+        "card_id": card.card_id,
+        "pair_id": card.pair_id,
+        "kind": card.kind,
+        "status": card.status,
+        "content": card.content,
+        "pattern": card.pattern,
+        "strategy": card.strategy,
+        "trust_score": card.trust_score,
+        "purpose": card.purpose,
+        "source_trace_id": card.source_trace_id,
+        "source_event_id": card.source_event_id,
+        "created_by": card.created_by,
+        "created_at_ms": card.created_at_ms,
+        "scope": None if card.scope is None else {"agent_roles": list(card.scope.agent_roles)},
+        "mistake_type": card.mistake_type,
+        "phi_before": card.phi_before,
+        "phi_after": card.phi_after,
+        "generator": card.generator,
+    }
+
+
+def pipeline(generator: object | None = None) -> Pipeline:
+    """A pipeline with the rules generator (or ``generator``), fetching schemas from memory:
+    1 and 3 are the trace event schema, 2 the card schema."""
+    src = MemorySchemas(
+        {
+            1: schemas.text(schemas.TRACE_EVENT),
+            2: schemas.text(schemas.MEMORY_CARD),
+            3: schemas.text(schemas.TRACE_EVENT),
+        }
+    )
+    return Pipeline(
+        decoder=EventDecoder(src),
+        criteria=Criteria(Scale(0, 10), 0.5, 1.0, 1000),
+        generator=generator or RulesGenerator(Scale(0, 10), 1.0),  # type: ignore[arg-type]
+        encoder=CardEncoder(2),
+        policy=CardPolicy(0.7, 16_000),
+        min_contrast=1.0,
+        clock_ms=lambda: 99,
+    )

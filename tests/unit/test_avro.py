@@ -14,11 +14,11 @@ from consumer import avro, schemas
 from consumer.codec import (
     CardEncoder,
     _to_event,
-    card_record,
     decode_card,
     without_logical_types,
 )
 from consumer.events import MemoryCard, MemoryScope, ScoreData, TraceEvent
+from tests.unit.factories import card_record
 
 SCHEMA = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.MEMORY_CARD)))
 HEADER = b"\x00\x00\x00\x00\x07"

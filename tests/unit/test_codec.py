@@ -4,10 +4,17 @@ import pytest
 
 from consumer import schemas
 from consumer.cards import CardPolicy, build_cards
-from consumer.codec import CardEncoder, EventDecoder, card_record, decode_card, read_header
+from consumer.codec import CardEncoder, EventDecoder, decode_card, read_header
 from consumer.errors import DecodeError
 from consumer.events import ContrastPair, MistakeType, WrongEvaluation
-from tests.unit.factories import MemorySchemas, avro, event_record, evolved_schema, score_event
+from tests.unit.factories import (
+    MemorySchemas,
+    avro,
+    card_record,
+    event_record,
+    evolved_schema,
+    score_event,
+)
 
 TRACE = json.loads(schemas.text(schemas.TRACE_EVENT))
 

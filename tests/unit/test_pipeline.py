@@ -4,13 +4,12 @@ import math
 import random
 
 from consumer import schemas
-from consumer.cards import CardPolicy
-from consumer.codec import CardEncoder, EventDecoder, decode_card
+from consumer.codec import decode_card
 from consumer.events import ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate.rules import RulesGenerator
 from consumer.pipeline import DeadLetter, FairPlaces, Pipeline, Produced, Skipped
-from consumer.qualify import Criteria, Scale, Skip
-from tests.unit.factories import MemorySchemas, avro, event_record
+from consumer.qualify import Scale, Skip
+from tests.unit.factories import avro, event_record, pipeline
 
 TRACE = json.loads(schemas.text(schemas.TRACE_EVENT))
 
@@ -33,25 +32,6 @@ class Recording:
 
     async def aclose(self) -> None:
         return None
-
-
-def pipeline(generator: object | None = None) -> Pipeline:
-    src = MemorySchemas(
-        {
-            1: schemas.text(schemas.TRACE_EVENT),
-            2: schemas.text(schemas.MEMORY_CARD),
-            3: schemas.text(schemas.TRACE_EVENT),
-        }
-    )
-    return Pipeline(
-        decoder=EventDecoder(src),
-        criteria=Criteria(Scale(0, 10), 0.5, 1.0, 1000),
-        generator=generator or RulesGenerator(Scale(0, 10), 1.0),  # type: ignore[arg-type]
-        encoder=CardEncoder(2),
-        policy=CardPolicy(0.7, 16_000),
-        min_contrast=1.0,
-        clock_ms=lambda: 99,
-    )
 
 
 def ref(value: bytes | None) -> SourceRef:

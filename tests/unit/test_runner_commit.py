@@ -17,15 +17,11 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from consumer import schemas
-from consumer.cards import CardPolicy
-from consumer.codec import CardEncoder, EventDecoder, decode_card
-from consumer.generate.rules import RulesGenerator
+from consumer.codec import decode_card
 from consumer.metrics import Health
-from consumer.pipeline import Pipeline
-from consumer.qualify import Criteria, Scale
 from consumer.runner import Runner
 from consumer.settings import load
-from tests.unit.factories import MemorySchemas, avro, event_record
+from tests.unit.factories import avro, event_record, pipeline
 
 TOPIC = "agent.trace-events"
 TRACE = json.loads(schemas.text(schemas.TRACE_EVENT))
@@ -160,19 +156,7 @@ class ScriptedProducer:
 
 def runner(consumer: ScriptedConsumer, producer: ScriptedProducer) -> Runner:
     settings = load({"SELFTAUGHT_COMMIT_INTERVAL_MS": "50"})
-    source = MemorySchemas({1: schemas.text(schemas.TRACE_EVENT)})
-    decoder = EventDecoder(source)
-    decoder.load(1)
-    pipeline = Pipeline(
-        decoder,
-        Criteria(Scale(0, 10), 0.5, 1.0, 100_000),
-        RulesGenerator(Scale(0, 10), 1.0),
-        CardEncoder(9),
-        CardPolicy(0.7, 4000),
-        1.0,
-    )
-    health = Health()
-    return Runner(settings, pipeline, consumer, producer, health)  # type: ignore[arg-type]
+    return Runner(settings, pipeline(), consumer, producer, Health())  # type: ignore[arg-type]
 
 
 def cards_per_event(producer: ScriptedProducer) -> Counter[str]:
