@@ -8,7 +8,7 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 
-from consumer import kafka, metrics, schemas
+from consumer import build, kafka, metrics, schemas
 from consumer.cards import CardPolicy
 from consumer.codec import CardEncoder, EventDecoder, RegistryClient
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
@@ -151,9 +151,12 @@ async def _serve(
     own_process: bool,
 ) -> int:
     instance_id, source = resolve_instance_id(s, environ)
+    built = build.info()
+    metrics.BUILD.info(built)
     log.info(
         "starting selftaught-consumer",
         extra={
+            "build": built,
             "settings": s.masked(),
             "instance_id": instance_id,
             "instance_id_source": source,

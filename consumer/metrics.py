@@ -19,6 +19,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 
@@ -66,6 +67,11 @@ LAST_PROGRESS = Gauge(
     "Unix time of the last committed transaction.",
 )
 READY = Gauge("selftaught_ready", "1 when /readyz answers ready.")
+BUILD = Info(
+    "selftaught_build",
+    "This install: package version, Python version, and how many hot-path modules run "
+    "compiled (mypyc), as n/total.",
+)
 
 # The Anthropic generator. Outcomes are one bounded set for every HTTP attempt: ok,
 # throttled, overloaded, server_error, timeout, connection_error, bad_request, auth_error,

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Every test on a fresh machine: install, start the local stack, run the suite, stop the stack.
+# With no arguments the unit and integration suites then run a second time on the compiled
+# build the image ships (SELFTAUGHT_COMPILED_PASS=0 skips that pass).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
@@ -12,3 +14,11 @@ bash deploy/local/stack.sh up
 cleanup() { if [ "$started" = 1 ]; then bash "$ROOT/deploy/local/stack.sh" down || true; fi; }
 trap cleanup EXIT
 python -m pytest "$@"
+# The image runs the hot path compiled (mypyc). Unless a selection of tests was asked for,
+# the unit and integration suites run again on that build, beside the same stack.
+if [ "$#" -eq 0 ] && [ "${SELFTAUGHT_COMPILED_PASS:-1}" = 1 ]; then
+  compiled="$(bash deploy/local/compiled.sh)"
+  export SELFTAUGHT_STACK_DIR="${SELFTAUGHT_STACK_DIR:-$ROOT/.stack}"
+  (cd "$compiled" && SELFTAUGHT_EXPECT_COMPILED=1 python -m pytest -p no:cacheprovider \
+    tests/unit tests/integration)
+fi

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.machinery
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from consumer import cli
+from consumer import build, cli
 from consumer import settings as service_settings
 from tests.deploy import ROOT, chart_values, tools
 
@@ -84,6 +85,13 @@ def _build() -> Stage:
 
 def _final() -> Stage:
     return _stages()[-1]
+
+
+def _env(stage: Stage) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i in stage.all("ENV"):
+        out.update(zip(i.value[::2], i.value[1::2], strict=True))
+    return out
 
 
 def _copied_sources(stage: Stage) -> list[str]:
@@ -181,6 +189,14 @@ def test_build_stage_builds_the_wheel_pyproject_defines() -> None:
     assert re.search(install, runs), f"the build stage does not install {dist}-*.whl"
 
 
+def test_build_stage_compiles_the_hot_path() -> None:
+    # The mypyc hook is off by default (pip install . stays pure Python); the image opts in,
+    # and needs a C compiler for it, in the build stage only.
+    assert _env(_build()).get("HATCH_BUILD_HOOKS_ENABLE") == "1"
+    runs = _build().text("RUN")
+    assert re.search(r"apt-get install .*\bgcc\b", runs), "no C compiler for mypyc"
+
+
 def test_final_stage_copies_the_install_and_builds_nothing() -> None:
     build, final = _build(), _final()
     copies = [i for i in final.all("COPY") if f"--from={build.name}" in i.flags]
@@ -231,12 +247,14 @@ def test_dockerignore_lets_through_what_the_build_copies_and_nothing_else() -> N
         "tests/unit/test_cards.py",
         "deploy/local/stack.sh",
         "consumer/__pycache__/cli.cpython-311.pyc",
+        "consumer/avro.cpython-311-x86_64-linux-gnu.so",
     ):
         assert _dockerignore_excludes(private), f".dockerignore lets {private} into the context"
 
 
 def test_the_wheel_builds_from_the_build_context(tmp_path: Path) -> None:
-    """Build the wheel as the build stage does, from the files the context holds."""
+    """Build the wheel as the build stage does (its environment, so the hot path compiled),
+    from the files the context holds."""
     ctx = tmp_path / "ctx"
     for f in _context_files():
         dst = ctx / f.relative_to(ROOT)
@@ -246,9 +264,10 @@ def test_the_wheel_builds_from_the_build_context(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(wheels), "."],
         cwd=ctx,
+        env={**os.environ, **_env(_build())},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
@@ -262,3 +281,11 @@ def test_the_wheel_builds_from_the_build_context(tmp_path: Path) -> None:
         assert f"consumer/_schemas/{schema.name}" in names
     assert "consumer/cli.py" in names and "consumer/samples/traces.jsonl" in names
     assert not [n for n in names if "__pycache__" in n]
+    # Each hot module as an extension module for this interpreter, beside its .py, and the
+    # mypyc runtime they share: a platform wheel, not a pure one.
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for module in build.HOT_MODULES:
+        path = module.replace(".", "/")
+        assert f"{path}{suffix}" in names and f"{path}.py" in names, module
+    assert [n for n in names if "/" not in n and n.endswith(f"__mypyc{suffix}")]
+    assert "-none-any.whl" not in wheel.name

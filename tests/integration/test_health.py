@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import threading
 import time
 import urllib.error
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from consumer import app, metrics, settings
+from consumer import app, build, metrics, settings
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.integration.harness import (
     Service,
@@ -122,6 +124,11 @@ def test_secrets_never_leave_the_process(stack: Stack, topics: Topics, tmp_path:
     headers = [v.decode("utf-8", "replace") for _, _, hs in out.dead for _, v in hs]
     logs = service.logs()
     assert "starting selftaught-consumer" in logs
+    # What this run executes: the compiled pass of deploy/local/test.sh runs all hot modules
+    # compiled, the checkout none.
+    n = len(build.HOT_MODULES)
+    compiled = n if os.environ.get("SELFTAUGHT_EXPECT_COMPILED") == "1" else 0
+    assert re.search(rf'selftaught_build_info{{[^}}]*compiled="{compiled}/{n}"', shown[0])
     for secret in (key, sasl, reg):
         assert secret not in logs, "a secret reached the log"
         assert all(secret not in text for text in shown), "a secret reached an endpoint"
