@@ -19,7 +19,19 @@ def contrast_problem(
     event: ScoreEvent, wrong: WrongEvaluation, scale: Scale, min_contrast: float
 ) -> str | None:
     """What is wrong with the proposal, or ``None`` when it is a valid contrast."""
-    phi = wrong.phi_after
+    problem = score_problem(event, wrong.phi_after, scale, min_contrast)
+    if problem is not None:
+        return problem
+    if not wrong.reasoning.strip():
+        return "the wrong reasoning is empty"
+    if _normalised(wrong.reasoning) == _normalised(event.score.reasoning):
+        return "the wrong reasoning repeats the correct reasoning"
+    return None
+
+
+def score_problem(event: ScoreEvent, phi: float, scale: Scale, min_contrast: float) -> str | None:
+    """What is wrong with ``phi`` as the wrong Φ_after, or ``None``: the numeric half of
+    ``contrast_problem``, for a generator choosing between candidate scores."""
     if not math.isfinite(phi):
         return f"the wrong Φ_after is {phi}"
     if not scale.contains(phi):
@@ -30,10 +42,6 @@ def contrast_problem(
             f"the wrong Φ_after {phi:g} is only {gap:g} from the correct "
             f"{event.score.phi_after:g} (at least {min_contrast:g} needed)"
         )
-    if not wrong.reasoning.strip():
-        return "the wrong reasoning is empty"
-    if _normalised(wrong.reasoning) == _normalised(event.score.reasoning):
-        return "the wrong reasoning repeats the correct reasoning"
     return None
 
 

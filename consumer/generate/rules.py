@@ -16,7 +16,7 @@ from collections.abc import Callable
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.qualify import Scale
-from consumer.validate import contrast_problem
+from consumer.validate import score_problem
 
 NAME = "rules/1"
 _EXCERPT = 120
@@ -78,9 +78,16 @@ class RulesGenerator:
         )
 
     def propose(self, event: ScoreEvent, mistake: MistakeType) -> WrongEvaluation | None:
-        """The wrong evaluation of one type, or ``None`` where that type cannot apply."""
+        """The wrong evaluation of one type, or ``None`` where its score cannot apply.
+
+        Only the score decides here. The reasoning is this module's own template, never
+        empty, and whether it repeats the correct one is checked where every generator's
+        proposal is, once: the pipeline's ``ensure_contrast`` (normalising both texts is a
+        visible part of the CPU per event; tests/unit/test_rules.py checks every proposal
+        against the whole of ``contrast_problem``).
+        """
         wrong = self._rules[mistake](event)
-        if wrong is None or contrast_problem(event, wrong, self._scale, self._c) is not None:
+        if wrong is None or score_problem(event, wrong.phi_after, self._scale, self._c) is not None:
             return None
         return wrong
 
