@@ -23,7 +23,8 @@ from bench.procs import FakeLLM
 from tests.integration.harness import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+# bench/run.sh runs from a compiled copy and keeps the results in the checkout.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")
 SECTIONS = ("throughput", "profile", "llm", "latency", "memory", "scale_out")
 
 
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     res["duration_s"] = round(time.monotonic() - started, 1)
     latest = RESULTS / "latest.json"
     stamped = RESULTS / f"{stamp}{'-' + args.label if args.label else ''}.json"
-    res["json_path"] = str(latest.relative_to(ROOT))
+    res["json_path"] = str(latest)
     text = json.dumps(res, indent=1, default=str)
     latest.write_text(text)
     stamped.write_text(text)

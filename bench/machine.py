@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# bench/run.sh runs the benchmark from a compiled copy of the checkout (no .git there); git
+# is asked about the checkout it was copied from.
+SOURCE_ROOT = Path(os.environ.get("BENCH_SOURCE_ROOT") or ROOT)
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -43,7 +46,7 @@ def _git(*args: str) -> str:
     # Read-only queries only: other engineers work in this checkout.
     try:
         return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ["git", *args], cwd=SOURCE_ROOT, capture_output=True, text=True, timeout=10
         ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
@@ -57,6 +60,8 @@ def _version(pkg: str) -> str | None:
 
 
 def describe() -> dict[str, Any]:
+    from consumer import build  # the build the services run: they start from ROOT too
+
     return {
         "nproc": os.cpu_count(),
         "sched_affinity": len(os.sched_getaffinity(0)),
@@ -68,6 +73,7 @@ def describe() -> dict[str, Any]:
         "packages": {
             p: _version(p) for p in ("confluent-kafka", "fastavro", "anthropic", "httpx", "py-spy")
         },
+        "compiled_hot_modules": build.info()["compiled"],
         "git_head": _git("rev-parse", "--short", "HEAD"),
         # Local changes to the service's code at the time of the run (the figures depend on it).
         "consumer_changes": _git("status", "--porcelain", "--", "consumer").splitlines(),

@@ -55,6 +55,7 @@ def render(res: dict[str, Any]) -> str:
     out.append(
         f"machine: {m.get('nproc')} cpus ({m.get('cpu_model')}), {m.get('mem_total_gib')} GiB, "
         f"python {m.get('python')}, load avg at start {m.get('loadavg_at_start')}, "
+        f"hot path compiled {m.get('compiled_hot_modules', '?')} (mypyc), "
         f"git {m.get('git_head')}{' + local changes to consumer/' if m.get('consumer_changes') else ''}"
     )
     acct = res.get("cpu_accounting") or {}

@@ -4,6 +4,7 @@
 #
 #   bash bench/run.sh            # default sizes (about 8-10 minutes)
 #   bash bench/run.sh --quick    # about 4-5 minutes
+#   BENCH_BUILD=python bash bench/run.sh   # the checkout's pure Python, not the compiled build
 #
 # Its own ports and state by default, so it never touches a stack others use:
 #   KAFKA_PORT=39092 KAFKA_CONTROLLER_PORT=39093 REGISTRY_PORT=38081
@@ -28,5 +29,15 @@ stop_stack() {
   fi
 }
 trap stop_stack EXIT
-cd "$ROOT"
+# What the image ships: the hot path compiled (deploy/local/compiled.sh builds it into a copy
+# of this checkout; the benchmark runs from there and writes its results here).
+# BENCH_BUILD=python measures the checkout as it is, pure Python.
+if [ "${BENCH_BUILD:-compiled}" = compiled ]; then
+  run_root="$(bash "$ROOT/deploy/local/compiled.sh" "$ROOT/build/bench-compiled")"
+  PY="${SELFTAUGHT_VENV:-$ROOT/.venv}/bin/python"  # the interpreter it was compiled for
+else
+  run_root="$ROOT"
+fi
+export BENCH_SOURCE_ROOT="$ROOT" BENCH_RESULTS="$ROOT/bench/results"
+cd "$run_root"
 "$PY" -m bench "$@"
