@@ -740,25 +740,32 @@ def _count(entries: list[Entry], now: float) -> None:
     """Count committed outcomes: tallied here, then one increment per label set.
 
     A commit carries thousands of records at full speed; a labelled increment per record
-    (a dict lookup and a lock each) was a visible part of the service's CPU.
+    (a dict lookup and a lock each) was a visible part of the service's CPU, and so was one
+    histogram observation per record: the latencies go in as one batch.
     """
-    tally: Counter[tuple[Any, tuple[str, ...]]] = Counter()
-    observe = m.LATENCY.observe
+    pairs: Counter[tuple[str, str]] = Counter()
+    others: Counter[tuple[Any, tuple[str, ...]]] = Counter()
+    latencies = []
     for entry in entries:
         out = entry.outcome
         if isinstance(out, Produced):
-            tally[m.RECORDS, ("qualified",)] += 1
-            tally[m.PAIRS, (out.generator, out.mistake_type)] += 1
+            pairs[out.generator, out.mistake_type] += 1
         elif isinstance(out, DeadLetter):
-            tally[m.RECORDS, ("dead_lettered" if out.stage == "generate" else "invalid",)] += 1
-            tally[m.DEAD_LETTERS, (out.stage, out.reason)] += 1
+            others[m.RECORDS, ("dead_lettered" if out.stage == "generate" else "invalid",)] += 1
+            others[m.DEAD_LETTERS, (out.stage, out.reason)] += 1
         elif isinstance(out, Skipped):
-            tally[m.RECORDS, (out.why.value,)] += 1
-        if entry.ref.timestamp_ms > 0:
-            observe(max(0.0, now - entry.ref.timestamp_ms / 1000))
-    for (metric, labels), n in tally.items():
+            others[m.RECORDS, (out.why.value,)] += 1
+        ts = entry.ref.timestamp_ms
+        if ts > 0:
+            latency = now - ts / 1000
+            latencies.append(latency if latency > 0.0 else 0.0)  # clocks differ
+    m.LATENCY.observe_all(latencies)
+    for (metric, labels), n in others.items():
         metric.labels(*labels).inc(n)
-    pairs = tally[m.RECORDS, ("qualified",)]
-    if pairs:
-        m.CARDS.labels("critic_calibration").inc(pairs)
-        m.CARDS.labels("failure_pattern").inc(pairs)
+    for labels, n in pairs.items():
+        m.PAIRS.labels(*labels).inc(n)
+    qualified = pairs.total()
+    if qualified:
+        m.RECORDS.labels("qualified").inc(qualified)
+        m.CARDS.labels("critic_calibration").inc(qualified)
+        m.CARDS.labels("failure_pattern").inc(qualified)
