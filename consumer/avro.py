@@ -17,21 +17,29 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 # What a field is, as far as a plan cares. A reading plan gives an optional record as a pair:
 # the record's own plan and the NamedTuple to make of its values.
-STRING, DOUBLE, LONG, INT, OPTIONAL_STRING, OPTIONAL_STRINGS_RECORD = range(6)
+# (Final, here and below: compiled, a Final constant is a C value or a static, not a lookup
+# in the module's dict for every field of every record.)
+STRING: Final = 0
+DOUBLE: Final = 1
+LONG: Final = 2
+INT: Final = 3
+OPTIONAL_STRING: Final = 4
+OPTIONAL_STRINGS_RECORD: Final = 5
 ReadPlan = tuple["int | tuple[ReadPlan, Callable[[list[Any]], Any]]", ...]
 
-_DOUBLE = struct.Struct("<d").pack
-_READ_DOUBLE = struct.Struct("<d").unpack_from
-_PRIMITIVES = {"string": STRING, "double": DOUBLE, "long": LONG, "int": INT}
-_INT_RANGE = range(-(2**31), 2**31)
-_LONG_LIMIT = 2**64  # a zig-zag long above this does not fit in 64 bits
-_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
-_NULL = b"\x00"  # union branch 0 (null), or the end of an array
-_SECOND_BRANCH = b"\x02"  # union branch 1, zig-zag encoded
+_DOUBLE: Final = struct.Struct("<d").pack
+_READ_DOUBLE: Final = struct.Struct("<d").unpack_from
+_PRIMITIVES: Final = {"string": STRING, "double": DOUBLE, "long": LONG, "int": INT}
+_INT_MIN: Final = -(2**31)
+_INT_MAX: Final = 2**31 - 1
+_LONG_LIMIT: Final = 2**64  # a zig-zag long above this does not fit in 64 bits
+_ONE_BYTE: Final = [bytes((i,)) for i in range(0x80)]
+_NULL: Final = b"\x00"  # union branch 0 (null), or the end of an array
+_SECOND_BRANCH: Final = b"\x02"  # union branch 1, zig-zag encoded
 
 
 def plan(schema: dict[str, Any], field_names: Sequence[str]) -> tuple[int, ...]:
@@ -178,7 +186,7 @@ def read(plan: ReadPlan, raw: bytes, pos: int) -> tuple[list[Any], int]:
             pos += 8
         else:  # LONG or INT
             n, pos = _read_long(raw, pos)
-            if code == INT and n not in _INT_RANGE:
+            if code == INT and not _INT_MIN <= n <= _INT_MAX:
                 raise ValueError(f"{n} does not fit an Avro int")
             add(n)
     return values, pos

@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Final
 
 from consumer.events import ContrastPair, MemoryCard, MemoryScope, MistakeType
 
-CALIBRATION = "critic_calibration"
-FAILURE = "failure_pattern"
-CREATED_BY = "self_taught"
-STATUS = "candidate"
-PATTERN = "When evaluating state transitions"
-TRUNCATION_MARKER = " …[truncated by selftaught]"
+CALIBRATION: Final = "critic_calibration"
+FAILURE: Final = "failure_pattern"
+CREATED_BY: Final = "self_taught"
+STATUS: Final = "candidate"
+PATTERN: Final = "When evaluating state transitions"
+TRUNCATION_MARKER: Final = " …[truncated by selftaught]"
 
-_AVOID = {
+_AVOID: Final = {
     MistakeType.INTENTION_CREDIT: "score the state change that happened, not what the "
     "action was meant to achieve",
     MistakeType.SYCOPHANCY: "do not inflate a score to encourage; score the evidence",
@@ -26,9 +27,9 @@ _AVOID = {
 
 
 # SHA-1 over the namespace, once; each id copies it and adds its name.
-_NAMESPACED = hashlib.sha1(uuid.NAMESPACE_URL.bytes)
+_NAMESPACED: Final = hashlib.sha1(uuid.NAMESPACE_URL.bytes)
 # The RFC 4122 variant keeps the top two bits of the hex digit at 17 as 10: 8, 9, a or b.
-_VARIANT = {c: "89ab"[int(c, 16) & 0x3] for c in "0123456789abcdef"}
+_VARIANT: Final = {c: "89ab"[int(c, 16) & 0x3] for c in "0123456789abcdef"}
 
 
 def _uuid5(name: str) -> str:
@@ -65,7 +66,7 @@ class CardPolicy:
     text_limit: int
 
 
-_CRITIC = MemoryScope(agent_roles=("critic",))
+_CRITIC: Final = MemoryScope(agent_roles=("critic",))
 
 
 def build_cards(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -20,12 +20,12 @@ from consumer import avro, schemas
 from consumer.errors import CredentialsRefused, DecodeError, RegistryUnavailable
 from consumer.events import MemoryCard, ScoreData, TraceEvent
 
-_HEADER = struct.Struct(">bi")  # magic byte, signed 32-bit schema id (as Java writes it)
-MAGIC = 0
+_HEADER: Final = struct.Struct(">bi")  # magic byte, signed 32-bit schema id (as Java writes it)
+MAGIC: Final = 0
 
 # What fastavro raises on bytes that are not the Avro they claim to be. Input is untrusted,
 # so each of these is a property of the record, never of the service.
-_AVRO_ERRORS = (
+_AVRO_ERRORS: Final = (
     EOFError,
     ValueError,  # includes UnicodeDecodeError
     IndexError,
@@ -95,7 +95,9 @@ def _unavailable(exc: Exception) -> Exception:
     raise exc
 
 
-_TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"})
+_TRANSPORT_MODULES: Final = frozenset(
+    {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"}
+)
 
 
 def without_logical_types(schema: Any) -> Any:

@@ -9,7 +9,7 @@ records a second.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 
 class MistakeType(StrEnum):
@@ -31,7 +31,7 @@ class MistakeType(StrEnum):
 
 
 #: The four named mistakes, in the order the rules generator cycles through them.
-CURRICULUM: tuple[MistakeType, ...] = (
+CURRICULUM: Final[tuple[MistakeType, ...]] = (
     MistakeType.INTENTION_CREDIT,
     MistakeType.SYCOPHANCY,
     MistakeType.IGNORED_EVIDENCE,

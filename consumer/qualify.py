@@ -6,13 +6,14 @@ import hashlib
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from consumer.errors import InvalidEvent
 from consumer.events import ScoreEvent, TraceEvent
 
 # Φ values arrive as doubles; 7.5 - 7.0 is exact but 0.3 - 0.1 is not. A delta this close to
 # the threshold counts as meeting it, so a critic's "+0.5" is never lost to rounding.
-_EPSILON = 1e-9
+_EPSILON: Final = 1e-9
 
 
 @dataclass(frozen=True, slots=True)

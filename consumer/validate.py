@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Final
 
 from consumer.errors import GenerationFailed
 from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.qualify import Scale
 
-_EPSILON = 1e-9
+_EPSILON: Final = 1e-9
 
 
 def _normalised(text: str) -> str:

@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from typing import Final
 
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.qualify import Scale
 from consumer.validate import score_problem
 
-NAME = "rules/1"
-_EXCERPT = 120
+NAME: Final = "rules/1"
+_EXCERPT: Final = 120
 
 
 def _up(x: float) -> float:
