@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Callable, Mapping
 
 from consumer import build, kafka, metrics, schemas
@@ -41,6 +42,23 @@ def tune_gc() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
+#: How long a thread may hold the GIL while another waits for it (CPython's default: 5 ms).
+SWITCH_INTERVAL_S = 0.0005
+
+
+def tune_switch_interval() -> None:
+    """Hand the GIL over within half a millisecond instead of five.
+
+    The loop keeps reading and finishing records while a transaction commits on a thread
+    (runner.py). The loop always holds the GIL; the commit thread needs it back twice, after
+    the broker answers each of its two calls, and waited up to a whole switch interval each
+    time: at full speed commits took 25-30 ms instead of 7, and partitions filled their
+    windows behind them. At 0.5 ms the service drains a backlog about 15-25% faster (the
+    interleaved runs in bench/README.md); idle or waiting on the LLM nothing contends.
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def registry_client(s: Settings) -> RegistryClient:
@@ -106,7 +124,8 @@ async def serve(
     """Run the service until SIGTERM/SIGINT or a fatal error; return the exit code.
 
     ``own_process``: the service is all this process runs (``selftaught run``), so it may
-    tune the process-wide garbage collector once start-up is done (``tune_gc``).
+    tune the process-wide garbage collector once start-up is done (``tune_gc``) and the
+    GIL's switch interval (``tune_switch_interval``).
     """
     health = health or metrics.Health()
     # Signals are handled from the first moment: a pod told to stop while it is still
@@ -205,6 +224,7 @@ async def _serve(
             on_runner(runner)
         if own_process:
             tune_gc()
+            tune_switch_interval()
         await runner.run()
     except Fatal as exc:
         log.error("fatal, exiting so the orchestrator restarts us: %s", exc)

@@ -1,17 +1,23 @@
 """The loop: poll, keep a window of records in flight, commit finished prefixes exactly once.
 
-One asyncio event loop owns all state. librdkafka is called from this loop only (the
-transaction itself runs on a worker thread while the loop waits for it, so nothing else
-touches the queues meanwhile). Per assigned partition, a queue holds the records read, in
-offset order; a record's outcome (two cards, a dead letter, or nothing) is filled in when
-known. Every ``commit_interval_ms`` the contiguous finished prefix of each queue is written in
-one transaction with the offsets that move past it. No transaction is ever open while
-anything slow (the LLM, the registry) is awaited.
+One asyncio event loop owns all state. Per assigned partition, a queue holds the records
+read, in offset order; a record's outcome (two cards, a dead letter, or nothing) is filled in
+when known. Every ``commit_interval_ms`` the contiguous finished prefix of each queue is
+written in one transaction with the offsets that move past it. No transaction is ever open
+while anything slow (the LLM, the registry) is awaited.
+
+The loop begins each transaction and produces its outputs (local calls); the two calls that
+wait for the broker, sending the offsets and committing, run on a thread while the loop goes
+on reading and finishing records. Those wait in the queues for the next transaction: one is
+open at a time, and the producer is not touched until its commit is settled. The entries
+being committed stay at the front of their queues until then, so an aborted commit writes
+them again, and a revoke waits for the commit under way before it commits (DESIGN.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import itertools
@@ -53,40 +59,41 @@ _ABORTS_BEFORE_REWIND = 3
 # coordinator is unreachable (confluentinc/librdkafka#5456) and never return. The process
 # exits; the restart's init_transactions fences and aborts what was open.
 _CALL_STUCK_S = 3 * _TXN_TIMEOUT_S
+# How long the loop reads on while a commit waits for the broker (they take 7-30 ms at full
+# speed). A commit slower than this means the broker is slow or away: reading on would only
+# fill the window, and a rebalance taken meanwhile is worse. Seen in the fault suite (broker
+# stopped for 20 s): the session timed out, consume() delivered the lost assignment and then
+# the new one while send_offsets_to_transaction still waited with the old generation, and it
+# never returned. Waiting for the commit, as before, leaves the rebalance for after it.
+_READ_DURING_COMMIT_S = 1.0
 _LAG_EVERY_S = 5.0
 _SETTLED = (Produced, DeadLetter, Skipped)  # a tuple: isinstance on an X | Y is slower
 _DLQ_LOGS_PER_MINUTE = 100
 
 
-def _off_loop(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-    """Run a blocking librdkafka call on a daemon thread and await its result.
+def _on_thread(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+    """Run a blocking librdkafka call on a daemon thread; its result, to await
+    (``asyncio.wrap_future``) or, in a rebalance callback, to wait for.
 
     Not ``asyncio.to_thread``: a call stuck inside librdkafka would then keep the process
     from exiting (the default executor is joined at shutdown), and a fatal exit must exit.
     """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    def settle(result: Any, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def run() -> None:
         try:
-            result, error = fn(*args), None
-        except BaseException as exc:  # handed to the awaiting coroutine
-            result, error = None, exc
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
-            loop.call_soon_threadsafe(settle, result, error)
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever waits
+            future.set_exception(exc)
 
-    threading.Thread(
-        target=run, name=f"kafka-{getattr(fn, '__name__', 'call')}", daemon=True
-    ).start()
+    name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", "call")
+    threading.Thread(target=run, name=f"kafka-{name}", daemon=True).start()
     return future
+
+
+def _off_loop(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run a blocking librdkafka call on a daemon thread and await its result."""
+    return asyncio.wrap_future(_on_thread(fn, *args))
 
 
 @dataclass(slots=True)
@@ -101,6 +108,15 @@ class _Abort(Exception):
 
 
 Batch = list[tuple[TP, list[Entry], int]]
+
+
+@dataclass(slots=True)
+class _Committing:
+    """A transaction whose outputs are written: its offsets and commit run on a thread."""
+
+    batch: Batch
+    done: concurrent.futures.Future[None]
+    started: float
 
 
 class Runner:
@@ -137,6 +153,7 @@ class Runner:
         self._dlq_log_window, self._dlq_logged, self._dlq_unlogged = time.monotonic(), 0, 0
         self._in_call: tuple[str, float] | None = None  # the librdkafka call under way, since
         self._lag_task: asyncio.Future[None] | None = None
+        self._committing: _Committing | None = None  # at most one transaction at a time
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -192,13 +209,26 @@ class Runner:
             msgs = self._poll()
             for msg in msgs:
                 self._accept(msg)
+            committing = self._committing
+            if committing is not None and (
+                committing.done.done()
+                or self._window_full()
+                or time.monotonic() - committing.started > _READ_DURING_COMMIT_S
+            ):
+                # A full window waits for the commit under way, which empties it, instead of
+                # pausing partitions (a pause drops what librdkafka fetched for them). So does
+                # a slow commit: see _READ_DURING_COMMIT_S.
+                await self._settle_commit()
             self._apply_backpressure()
             now = time.monotonic()
-            if now >= next_commit or self._ready - ready_after_commit >= early:
-                await self._commit_cycle()
+            due = now >= next_commit or self._ready - ready_after_commit >= early
+            if due and self._committing is None:
+                # The loop goes on reading and finishing records while the broker commits.
+                written = await self._start_commit()
                 next_commit = time.monotonic() + interval
-                # Finished records behind an unfinished one stay; only new ones count.
-                ready_after_commit = self._ready
+                # Finished records behind an unfinished one stay; only new ones count (the
+                # ones being committed leave _ready when their commit is done).
+                ready_after_commit = self._ready - written
             if now >= next_lag and (self._lag_task is None or self._lag_task.done()):
                 # In the background: a paused partition's watermark is a broker round trip,
                 # and the loop must not stop committing for a metric.
@@ -215,6 +245,7 @@ class Runner:
             self._s.drain_timeout_s,
         )
         self._pause(list(self._queues))
+        await self._settle_commit()
         deadline = time.monotonic() + self._s.drain_timeout_s
         interval = self._s.commit_interval_ms / 1000
         while self._unfinished() and time.monotonic() < deadline:
@@ -417,16 +448,68 @@ class Runner:
                 batch.append((tp, [], pos.offset))
 
     async def _commit_cycle(self) -> None:
+        """Commit what is finished now and wait until that is done."""
+        await self._settle_commit()
+        await self._start_commit()
+        await self._settle_commit()
+
+    async def _start_commit(self) -> int:
+        """Write the finished prefixes in a new transaction and leave its commit to a
+        thread; the number of records written (0: nothing was finished)."""
         batch = self._collect()
         if not batch:
-            return
+            return 0
+        started = time.monotonic()
         try:
-            await self._while_alive(_off_loop(self._transact, batch))
+            self._write(batch)
         except _Abort as exc:
             await self._abort(str(exc))
+            return 0
+        done = _on_thread(self._end_transaction, batch, self._consumer.consumer_group_metadata())
+        self._committing = _Committing(batch, done, started)
+        return sum(len(entries) for _, entries, _ in batch)
+
+    async def _settle_commit(self) -> None:
+        """Wait for the commit under way, if any; then count it done, or abort it."""
+        committing = self._committing
+        if committing is None:
             return
+        try:
+            await self._while_alive(asyncio.wrap_future(committing.done))
+        except _Abort as exc:
+            self._committing = None
+            await self._abort(str(exc))
+            return
+        self._committing = None
+        self._commit_done(committing)
+
+    def _settle_commit_now(self) -> None:
+        """``_settle_commit`` inside a rebalance callback, where nothing can be awaited."""
+        committing, self._committing = self._committing, None
+        if committing is None:
+            return
+        try:
+            committing.done.result(timeout=_CALL_STUCK_S)
+        except concurrent.futures.TimeoutError as exc:
+            raise Fatal(f"a commit has not returned after {_CALL_STUCK_S:.0f}s") from exc
+        except _Abort as exc:
+            # Its outcomes are still queued: whatever the revoke commits next includes them.
+            m.TRANSACTIONS.labels("aborted").inc()
+            log.warning("transaction aborted: %s", exc)
+            self._call(self._producer.abort_transaction, _TXN_TIMEOUT_S)
+            return
+        self._commit_done(committing)
+
+    def _commit_done(self, committing: _Committing) -> None:
+        m.COMMIT_SECONDS.observe(time.monotonic() - committing.started)
         self._aborts_in_a_row = 0
-        self._committed(batch)
+        self._committed(committing.batch)
+
+    def _window_full(self) -> bool:
+        per_tp = self._s.max_in_flight_per_partition
+        return self._in_flight >= self._s.max_in_flight or any(
+            len(q) >= per_tp for q in self._queues.values()
+        )
 
     async def _while_alive(self, work: Awaitable[Any], stop_aware: bool = False) -> bool:
         # A commit waits for the broker, for as long as it is down. That is not a stuck
@@ -458,24 +541,30 @@ class Runner:
 
     def _transact(self, batch: Batch) -> None:
         """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
-        p = self._producer
         started = time.monotonic()
-        self._call(p.begin_transaction)
+        self._write(batch)
+        self._end_transaction(batch, self._consumer.consumer_group_metadata())
+        m.COMMIT_SECONDS.observe(time.monotonic() - started)
+
+    def _write(self, batch: Batch) -> None:
+        """Begin a transaction and produce the batch's outputs into it: local, no waiting
+        for the broker (librdkafka sends them in the background)."""
+        self._call(self._producer.begin_transaction)
         for _, entries, _ in batch:
             for entry in entries:
                 self._produce_outcome(entry)
+
+    def _end_transaction(self, batch: Batch, group_metadata: Any) -> None:
+        """Add the batch's offsets to the open transaction and commit it (blocking, on a
+        thread: the producer is not used by anything else until this returns)."""
+        p = self._producer
         offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
         # leaves stale group metadata; abort, poll (which rejoins the group), write again.
         self._call(
-            p.send_offsets_to_transaction,
-            offsets,
-            self._consumer.consumer_group_metadata(),
-            _TXN_TIMEOUT_S,
-            retry=False,
+            p.send_offsets_to_transaction, offsets, group_metadata, _TXN_TIMEOUT_S, retry=False
         )
         self._call(p.commit_transaction, _TXN_TIMEOUT_S)
-        m.COMMIT_SECONDS.observe(time.monotonic() - started)
 
     def _produce_outcome(self, entry: Entry) -> None:
         out, ref = entry.outcome, entry.ref
@@ -586,14 +675,17 @@ class Runner:
         now = time.time()
         for tp, entries, offset in batch:
             q = self._queues.get(tp)
-            for _ in entries:
-                if q:
+            # A partition lost while its commit was under way was dropped, and its records
+            # uncounted, then; it may even be assigned again, with a new queue. Only the
+            # queue that holds these very entries gives them up.
+            if q is not None and (not entries or (q and q[0] is entries[0])):
+                for _ in entries:
                     q.popleft()
-            self._in_flight -= len(entries)
-            self._ready -= len(entries)
-            self.committed[tp] = offset
-            if self._seen.get(tp, -1) < offset:
-                self._seen[tp] = offset
+                self._in_flight -= len(entries)
+                self._ready -= len(entries)
+                self.committed[tp] = offset
+                if self._seen.get(tp, -1) < offset:
+                    self._seen[tp] = offset
             _count(entries, now)
             for entry in entries:
                 if isinstance(entry.outcome, DeadLetter):
@@ -686,10 +778,15 @@ class Runner:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         if not self._fatal and self._health.producer_ready:
             # Commit what is done for the partitions leaving us; the next owner starts
-            # from there and redoes only the rest.
+            # from there and redoes only the rest. The commit under way goes first: what it
+            # wrote is done, or, aborted, is written again here.
             # Not the positions: this runs inside consume(), which may already hold records of
             # these partitions that will never be taken; the next owner must read them.
-            batch = self._collect(only=revoked, positions=False)
+            try:
+                self._settle_commit_now()
+            except Fatal as exc:
+                self._fatal = str(exc)
+            batch = self._collect(only=revoked, positions=False) if not self._fatal else []
             if batch:
                 try:
                     self._transact(batch)

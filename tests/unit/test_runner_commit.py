@@ -14,8 +14,10 @@ import threading
 from collections import Counter
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
+from consumer import runner as runner_module
 from consumer import schemas
 from consumer.codec import decode_card
 from consumer.metrics import Health
@@ -224,3 +226,64 @@ def test_an_aborted_commit_is_written_again_by_the_revoke_and_only_once() -> Non
     assert producer.committed_offsets == {0: 20, 1: 20}
     assert producer.transactions["aborted"] == 1
     assert r.committed == {(TOPIC, 0): 20, (TOPIC, 1): 20}
+
+
+def test_records_read_while_a_commit_waits_are_written_by_the_next_transaction() -> None:
+    consumer, producer = ScriptedConsumer(partitions=1), ScriptedProducer()
+    r = runner(consumer, producer)
+    consumer.records = [message(0, o) for o in range(10)]
+    producer.gate.clear()  # the first commit waits for the broker
+    read_meanwhile: list[bool] = []
+
+    async def scenario() -> None:
+        async def later() -> None:
+            while not producer.committing.is_set():
+                await asyncio.sleep(0.005)
+            consumer.records += [message(0, o) for o in range(10, 20)]
+            for _ in range(100):  # the loop reads them while the commit still waits
+                if consumer._position.get(0) == 20:
+                    break
+                await asyncio.sleep(0.005)
+            read_meanwhile.append(
+                consumer._position.get(0) == 20 and producer.transactions["committed"] == 0
+            )
+            producer.gate.set()
+
+        helper = asyncio.create_task(later())
+        await run_until(r, lambda: producer.committed_offsets.get(0) == 20)
+        await helper
+
+    asyncio.run(scenario())
+    assert read_meanwhile == [True]
+    assert cards_per_event(producer) == Counter({f"p0-{o}": 2 for o in range(20)})
+    assert producer.transactions["committed"] >= 2  # one transaction open at a time
+    assert r.committed == {(TOPIC, 0): 20}
+
+
+def test_a_slow_commit_stops_reading_until_it_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A commit this slow means the broker is slow or away: no rebalance may be taken
+    # while it waits (runner._READ_DURING_COMMIT_S).
+    monkeypatch.setattr(runner_module, "_READ_DURING_COMMIT_S", 0.05)
+    consumer, producer = ScriptedConsumer(partitions=1), ScriptedProducer()
+    r = runner(consumer, producer)
+    consumer.records = [message(0, o) for o in range(10)]
+    producer.gate.clear()
+    positions: list[int | None] = []
+
+    async def scenario() -> None:
+        async def later() -> None:
+            while not producer.committing.is_set():
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.2)
+            consumer.records += [message(0, o) for o in range(10, 20)]
+            await asyncio.sleep(0.3)
+            positions.append(consumer._position.get(0))  # not read: the loop waits
+            producer.gate.set()
+
+        helper = asyncio.create_task(later())
+        await run_until(r, lambda: producer.committed_offsets.get(0) == 20)
+        await helper
+
+    asyncio.run(scenario())
+    assert positions == [10]
+    assert cards_per_event(producer) == Counter({f"p0-{o}": 2 for o in range(20)})

@@ -1,4 +1,5 @@
-"""tune_gc: start-up objects frozen, a larger young generation, cycles still collected.
+"""tune_gc: start-up objects frozen, a larger young generation, cycles still collected; and
+tune_switch_interval.
 
 In a child process: the collector's settings are the whole process's, and this one runs
 every other test.
@@ -16,11 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent(
     """
-    import gc, json, weakref
+    import gc, json, sys, weakref
     from consumer import app
 
     before = gc.get_threshold()
     app.tune_gc()
+    app.tune_switch_interval()
 
     class Node:
         pass
@@ -39,6 +41,7 @@ CHILD = textwrap.dedent(
         "after": gc.get_threshold(),
         "frozen": gc.get_freeze_count(),
         "cycle_collected": gone() is None,
+        "switch_interval": sys.getswitchinterval(),
     }))
     """
 )
@@ -53,3 +56,4 @@ def test_tune_gc_freezes_start_up_and_still_collects_cycles() -> None:
     assert got["after"][0] == 20_000 and got["after"][1:] == got["before"][1:]
     assert got["frozen"] > 10_000  # the imported modules, classes and functions
     assert got["cycle_collected"]
+    assert got["switch_interval"] == 0.0005  # from CPython's 0.005
