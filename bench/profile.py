@@ -1,10 +1,16 @@
 """Where the service's time goes: a py-spy recording, summarised by pipeline stage.
 
 py-spy samples every thread of the running service (``--idle`` so that waiting counts as
-wall-clock time, ``--nonblocking`` so the process is never paused). The asyncio loop runs on
-the main thread; transactions run on short-lived ``kafka-*`` threads while the loop waits for
-them. Each main-thread sample is put in one group by the innermost frame that names a stage
-(the statement executing in ``pipeline.py`` and ``runner.py`` says which stage it is):
+wall-clock time). The asyncio loop runs on the main thread; each transaction's offsets and
+commit run on a short-lived ``kafka-*`` thread while the loop goes on. Each main-thread sample
+is put in one group by the innermost frame that names a stage (the statement executing in
+``pipeline.py`` and ``runner.py`` says which stage it is).
+
+The compiled build's hot modules are C: py-spy sees them only with ``--native``, which pauses
+the process for each sample (``--nonblocking`` cannot read native stacks), a few per cent of
+its time at 100 samples a second. Their functions are named by mypyc, ``CPyDef_<module>___
+<function>``, which says the stage; C below them (freeing objects, UTF-8, SHA-1) counts for
+the stage that called it. Groups:
 
     poll      Runner._poll (consumer.consume) and turning messages into SourceRefs
     decode    EventDecoder.decode: header, avro.read (or fastavro), the TraceEvent
@@ -12,19 +18,22 @@ them. Each main-thread sample is put in one group by the innermost frame that na
     generate  the generator (the rules generator checks its own proposals: counted here)
     cards     build_cards (ids, texts)
     encode    CardEncoder.encode (avro.encode)
-    commit    collecting finished prefixes, starting the transaction's thread (the loop
-              waits there while it produces), bookkeeping and metrics after commit
-    produce   (transaction threads) Producer.produce of the outcomes
+    pipeline  (compiled) Pipeline.start's own work between the stages
+    produce   beginning a transaction and Producer.produce of the outcomes
+    commit    collecting finished prefixes, starting the commit's thread, settling it,
+              bookkeeping and metrics after commit
     loop      the rest of the runner's loop and asyncio's own work
-    idle      the loop waiting in select(): a transaction in flight, or nothing to read
+    idle      the loop waiting in select(): nothing to read, or a full window waiting for
+              the commit under way
 
-Transaction threads are reported separately: begin, produce, send_offsets, commit.
+Transaction threads are reported separately: send_offsets, commit.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 from collections import Counter
 from functools import cache
@@ -39,6 +48,7 @@ GROUPS = (
     "generate",
     "cards",
     "encode",
+    "pipeline",
     "produce",
     "commit",
     "loop",
@@ -46,8 +56,11 @@ GROUPS = (
 )
 
 
-def record(pid: int, seconds: float, out: Path, rate: int = 100) -> subprocess.Popen[bytes]:
-    """Start py-spy on ``pid`` for ``seconds``; returns the py-spy process (wait on it)."""
+def record(
+    pid: int, seconds: float, out: Path, rate: int = 100, native: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start py-spy on ``pid`` for ``seconds``; returns the py-spy process (wait on it).
+    ``native``: C frames too (the compiled build), pausing the process for each sample."""
     return subprocess.Popen(
         [
             "py-spy",
@@ -63,7 +76,7 @@ def record(pid: int, seconds: float, out: Path, rate: int = 100) -> subprocess.P
             "--output",
             str(out),
             "--idle",
-            "--nonblocking",
+            *(["--native"] if native else ["--nonblocking"]),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -103,9 +116,35 @@ def statement(path: str, line: int) -> str:
     return ""
 
 
+# mypyc's C names: CPyDef_<module>___<function> (or CPyPy_, the Python-callable wrapper),
+# where a method is <Class>___<method>.
+_NATIVE = re.compile(r"CPy(?:Def|Py)_(\w+?)___(\w+)")
+_NATIVE_STAGE = {
+    "qualify": "validate",
+    "validate": "validate",
+    "rules": "generate",
+    "cards": "cards",
+    "pipeline": "pipeline",
+}
+
+
+def _native_stage(name: str) -> str | None:
+    m = _NATIVE.fullmatch(name)
+    if m is None:
+        return None
+    module, function = m.group(1), m.group(2).rsplit("___", 1)[-1]
+    if module == "avro":
+        return "decode" if function in ("read", "_read_long", "_unzigzag") else "encode"
+    if module == "codec":
+        return "encode" if function == "encode" and "CardEncoder" in m.group(2) else "decode"
+    return _NATIVE_STAGE.get(module)
+
+
 def _stage_of(frame: dict[str, Any]) -> str | None:
     """The group a frame names, or None when it says nothing about the stage."""
     name, path, line = frame["name"], frame.get("file") or "", frame.get("line") or 0
+    if name.startswith("CPy"):
+        return _native_stage(name)
     if "/consumer/" not in path:
         if path.endswith("selectors.py") and name.endswith("select"):
             return "idle"
@@ -152,14 +191,23 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
             return "poll"
         if short == "_accept":
             return "poll" if "to_ref" in stmt else "loop"
-        if short in ("_produce", "_produce_outcome"):
+        if short in ("_produce", "_produce_outcome", "_write"):
             return "produce"
-        if short in ("_collect", "_past_control_records", "_committed", "_count", "_commit_cycle"):
+        if short in (
+            "_collect",
+            "_past_control_records",
+            "_committed",
+            "_count",
+            "_commit_cycle",
+            "_start_commit",
+            "_settle_commit",
+            "_commit_done",
+            "_window_full",
+            "_on_thread",
+        ):
             return "commit"
         if short == "_transact":
-            if "_produce_outcome" in stmt:
-                return "produce"
-            return "commit"
+            return "produce" if "_write" in stmt else "commit"
         return "loop"
     if mod == "metrics.py":
         return None  # counted where it is called from
@@ -173,7 +221,7 @@ def _txn_part(frames: list[dict[str, Any]]) -> str:
             stmt = statement(f["file"], f.get("line") or 0)
             if short in ("_produce", "_produce_outcome"):
                 return "produce"
-            if short == "_transact":
+            if short in ("_transact", "_end_transaction"):
                 for key, part in (
                     ("begin_transaction", "begin"),
                     ("_produce_outcome", "produce"),

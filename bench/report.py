@@ -134,7 +134,7 @@ def render(res: dict[str, Any]) -> str:
         tx = prof["transactions"]["pct_of_wall"]
         if tx:
             out.append(
-                "  transaction threads (wall, while the loop waits): "
+                "  transaction threads (wall; the loop goes on meanwhile): "
                 + "  ".join(f"{k} {v}%" for k, v in tx.items())
             )
         out.append("  top frames (self, % of wall):")

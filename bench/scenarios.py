@@ -340,6 +340,11 @@ def memory_and_profile(ctx: Ctx, expected_rate: float | None, do_profile: bool) 
     est = n / expected_rate if expected_rate else 30.0
     spy_s = max(3.0, min(ctx.sizes.profile_s, 0.6 * est - 1))
     spy_out = ctx.out_dir / f"profile-{ctx.stamp}.speedscope.json"
+    # The service runs what this process imports (both start from ROOT): compiled modules
+    # are C, visible to py-spy only with --native.
+    from consumer import build
+
+    compiled = bool(build.compiled_modules())
 
     def sample_rss() -> None:
         t0 = time.monotonic()
@@ -360,7 +365,7 @@ def memory_and_profile(ctx: Ctx, expected_rate: float | None, do_profile: bool) 
             and "first_at" in cpu
             and now - (cpu["first_at"] or now) >= 1.0
         ):
-            spy["proc"] = profile.record(svc.pid, spy_s, spy_out)
+            spy["proc"] = profile.record(svc.pid, spy_s, spy_out, native=compiled)
             ctx.cpu.mark(spy["proc"].pid, "py-spy")
             spy["started_at_events"] = total
 
@@ -391,7 +396,8 @@ def memory_and_profile(ctx: Ctx, expected_rate: float | None, do_profile: bool) 
         "drain": _drain_result(drain, cpu, metrics),
         "rss_timeline_mib": [(s, round(v / 1024)) for s, v in rss[:: max(1, len(rss) // 40)]],
         "note": "peak is VmHWM from /proc/<pid>/status read after the drain; the drain rate "
-        "here has py-spy attached (non-blocking) and is not the throughput figure",
+        "here has py-spy attached (non-blocking, or pausing the process for each sample with "
+        "--native for the compiled build) and is not the throughput figure",
     }
     if do_profile:
         proc = spy.get("proc")
