@@ -52,11 +52,12 @@ def tune_switch_interval() -> None:
     """Hand the GIL over within half a millisecond instead of five.
 
     The loop keeps reading and finishing records while a transaction commits on a thread
-    (runner.py). The loop always holds the GIL; the commit thread needs it back twice, after
-    the broker answers each of its two calls, and waited up to a whole switch interval each
-    time: at full speed commits took 25-30 ms instead of 7, and partitions filled their
-    windows behind them. At 0.5 ms the service drains a backlog about 15-25% faster (the
-    interleaved runs in bench/README.md); idle or waiting on the LLM nothing contends.
+    (runner.py). At full speed the loop always holds the GIL; the commit thread needs it back
+    after the broker answers each of its two calls, and waits up to a switch interval each
+    time. With the default, reading on was no faster than waiting for each commit; at 0.5 ms
+    the service drains a backlog 10-20% faster (interleaved runs in bench/README.md:
+    37,400-40,400 against 30,900-36,500 events/s). Idle, or waiting on the LLM, nothing
+    contends for the GIL.
     """
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
