@@ -115,7 +115,7 @@ class _Committing:
     """A transaction whose outputs are written: its offsets and commit run on a thread."""
 
     batch: Batch
-    done: concurrent.futures.Future[None]
+    done: concurrent.futures.Future[float]  # when the commit returned (monotonic)
     started: float
 
 
@@ -481,7 +481,7 @@ class Runner:
             await self._abort(str(exc))
             return
         self._committing = None
-        self._commit_done(committing)
+        self._commit_done(committing, committing.done.result())
 
     def _settle_commit_now(self) -> None:
         """``_settle_commit`` inside a rebalance callback, where nothing can be awaited."""
@@ -489,7 +489,7 @@ class Runner:
         if committing is None:
             return
         try:
-            committing.done.result(timeout=_CALL_STUCK_S)
+            ended = committing.done.result(timeout=_CALL_STUCK_S)
         except concurrent.futures.TimeoutError as exc:
             raise Fatal(f"a commit has not returned after {_CALL_STUCK_S:.0f}s") from exc
         except _Abort as exc:
@@ -498,10 +498,10 @@ class Runner:
             log.warning("transaction aborted: %s", exc)
             self._call(self._producer.abort_transaction, _TXN_TIMEOUT_S)
             return
-        self._commit_done(committing)
+        self._commit_done(committing, ended)
 
-    def _commit_done(self, committing: _Committing) -> None:
-        m.COMMIT_SECONDS.observe(time.monotonic() - committing.started)
+    def _commit_done(self, committing: _Committing, ended: float) -> None:
+        m.COMMIT_SECONDS.observe(ended - committing.started)
         self._aborts_in_a_row = 0
         self._committed(committing.batch)
 
@@ -554,9 +554,10 @@ class Runner:
             for entry in entries:
                 self._produce_outcome(entry)
 
-    def _end_transaction(self, batch: Batch, group_metadata: Any) -> None:
+    def _end_transaction(self, batch: Batch, group_metadata: Any) -> float:
         """Add the batch's offsets to the open transaction and commit it (blocking, on a
-        thread: the producer is not used by anything else until this returns)."""
+        thread: the producer is not used by anything else until this returns); returns when
+        the commit returned."""
         p = self._producer
         offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
@@ -565,6 +566,7 @@ class Runner:
             p.send_offsets_to_transaction, offsets, group_metadata, _TXN_TIMEOUT_S, retry=False
         )
         self._call(p.commit_transaction, _TXN_TIMEOUT_S)
+        return time.monotonic()
 
     def _produce_outcome(self, entry: Entry) -> None:
         out, ref = entry.outcome, entry.ref
