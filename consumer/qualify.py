@@ -68,26 +68,19 @@ def qualify(event: TraceEvent, criteria: Criteria) -> ScoreEvent | Skip:
             )
     if not event.event_id:
         raise InvalidEvent("missing_id", "event_id is empty")
-    limit = criteria.max_text_chars
-    longest = max(
-        len(event.purpose),
-        len(score.state_before),
-        len(score.action_name),
-        len(score.state_after),
-        len(score.reasoning),
-    )
-    if longest > limit:  # rare: only then is it worth saying which
-        texts = {
-            "purpose": event.purpose,
-            "state_before": score.state_before,
-            "action_name": score.action_name,
-            "state_after": score.state_after,
-            "reasoning": score.reasoning,
-        }
-        name, text = next((n, t) for n, t in texts.items() if len(t) > limit)
-        raise InvalidEvent(
-            "field_too_large", f"{name} has {len(text)} characters, over the limit of {limit}"
-        )
+    texts = {
+        "purpose": event.purpose,
+        "state_before": score.state_before,
+        "action_name": score.action_name,
+        "state_after": score.state_after,
+        "reasoning": score.reasoning,
+    }
+    for name, text in texts.items():
+        if len(text) > criteria.max_text_chars:
+            raise InvalidEvent(
+                "field_too_large",
+                f"{name} has {len(text)} characters, over the limit of {criteria.max_text_chars}",
+            )
     if not score.reasoning.strip():
         raise InvalidEvent("missing_reasoning", "the correct evaluation has no reasoning")
     if abs(score.phi_after - score.phi_before) + _EPSILON < criteria.min_delta:

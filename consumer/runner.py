@@ -245,6 +245,8 @@ class Runner:
             self._s.drain_timeout_s,
         )
         self._pause(list(self._queues))
+        # Before the first poll below: no rebalance is taken while a commit waits (each
+        # _commit_cycle then ends settled).
         await self._settle_commit()
         deadline = time.monotonic() + self._s.drain_timeout_s
         interval = self._s.commit_interval_ms / 1000

@@ -225,7 +225,7 @@ def test_runs_the_console_script_as_non_root_with_signals_direct() -> None:
     assert PROJECT["scripts"][argv[0]] == "consumer.cli:main"
     assert cli._parser().parse_args(argv[1:]).command == "run"
     assert [i.value for i in final.all("STOPSIGNAL")] in ([], [("SIGTERM",)])
-    env = dict(zip(final.all("ENV")[0].value[::2], final.all("ENV")[0].value[1::2], strict=True))
+    env = _env(final)
     assert env["PATH"].startswith(venv_bin := "/opt/selftaught/bin"), env
     assert venv_bin.rsplit("/", 1)[0] in _build().text("RUN")
 
