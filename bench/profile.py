@@ -13,11 +13,11 @@ its time at 100 samples a second. Their functions are named by mypyc, ``CPyDef_<
 the stage that called it. Groups:
 
     poll      Runner._poll (consumer.consume) and turning messages into SourceRefs
-    decode    EventDecoder.decode: header, avro.read (or fastavro), the TraceEvent
+    decode    EventDecoder.decode: header, read_trace_event (or fastavro), the TraceEvent
     validate  qualify() and ensure_contrast()
     generate  the generator (the rules generator checks its own proposals: counted here)
     cards     build_cards (ids, texts)
-    encode    CardEncoder.encode (avro.encode)
+    encode    CardEncoder.encode (avro.put_*)
     pipeline  (compiled) Pipeline.start's own work between the stages
     produce   beginning a transaction and Producer.produce of the outcomes
     commit    collecting finished prefixes, starting the commit's thread, settling it,
@@ -134,7 +134,7 @@ def _native_stage(name: str) -> str | None:
         return None
     module, function = m.group(1), m.group(2).rsplit("___", 1)[-1]
     if module == "avro":
-        return "decode" if function in ("read", "_read_long", "_unzigzag") else "encode"
+        return "decode" if function.startswith("read_") else "encode"
     if module == "codec":
         return "encode" if function == "encode" and "CardEncoder" in m.group(2) else "decode"
     return _NATIVE_STAGE.get(module)
@@ -151,14 +151,20 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
         return None
     mod = path.rsplit("/consumer/", 1)[1]
     if mod == "codec.py":
-        if name in ("EventDecoder.decode", "_to_event", "read_header", "decode"):
+        if name in (
+            "EventDecoder.decode",
+            "_to_event",
+            "read_header",
+            "read_trace_event",
+            "decode",
+        ):
             return "decode"
         if name in ("CardEncoder.encode", "encode"):
             return "encode"
     if mod == "avro.py":
         # By the function itself: sampling without pausing the process sometimes reads a
         # torn stack whose outer frames are stale, but the innermost frame is right.
-        return "decode" if name in ("read", "_read_long", "_unzigzag") else "encode"
+        return "decode" if name.startswith("read_") else "encode"
     if mod == "qualify.py":
         return "validate"
     if mod == "validate.py":

@@ -130,6 +130,48 @@ def read_header(raw: bytes | None) -> int:
     return int(schema_id)
 
 
+# The schemas' layouts the field-by-field codecs below are written for (avro.layout):
+# the codec refuses at start-up a schema with any other, rather than read or write it wrong.
+_S, _D, _L, _I = avro.STRING, avro.DOUBLE, avro.LONG, avro.INT
+TRACE_EVENT_LAYOUT: Final = (_S, _S, _S, _S, _I, _L, avro.OPTIONAL_STRING, (_S, _S, _S, _D, _D, _S))
+MEMORY_CARD_LAYOUT: Final = (
+    *(_S, _S, _S, _S, _S, _S, _S, _D, _S, _S, _S, _S, _L),
+    *(avro.OPTIONAL_STRINGS_RECORD, avro.OPTIONAL_STRING, _D, _D, _S),
+)
+
+
+def _check_layout(record: str, schema: avro.Layout, codec: avro.Layout) -> None:
+    if schema != codec:
+        raise ValueError(
+            f"the {record} schema's layout {schema} is not the one its codec is written for, "
+            f"{codec}: the schema changed, and the codec must change with it"
+        )
+
+
+def read_trace_event(raw: bytes, pos: int) -> tuple[TraceEvent, int]:
+    """A TraceEvent written with our reader schema at ``raw[pos:]``, and the position after
+    it. Raises what the ``avro.read_*`` functions raise on bytes that do not fit."""
+    event_id, pos = avro.read_string(raw, pos)
+    trace_id, pos = avro.read_string(raw, pos)
+    kind, pos = avro.read_string(raw, pos)
+    purpose, pos = avro.read_string(raw, pos)
+    step, pos = avro.read_int(raw, pos)
+    timestamp_ms, pos = avro.read_long(raw, pos)
+    agent_id, pos = avro.read_optional_string(raw, pos)
+    present, pos = avro.read_present(raw, pos)
+    score = None
+    if present:
+        state_before, pos = avro.read_string(raw, pos)
+        action_name, pos = avro.read_string(raw, pos)
+        state_after, pos = avro.read_string(raw, pos)
+        phi_before, pos = avro.read_double(raw, pos)
+        phi_after, pos = avro.read_double(raw, pos)
+        reasoning, pos = avro.read_string(raw, pos)
+        score = ScoreData(state_before, action_name, state_after, phi_before, phi_after, reasoning)
+    event = TraceEvent(event_id, trace_id, kind, purpose, step, timestamp_ms, agent_id, score)
+    return event, pos
+
+
 class EventDecoder:
     """Decodes TraceEvents written with any registered writer schema into our reader schema."""
 
@@ -137,9 +179,13 @@ class EventDecoder:
         self._source = source
         self._reader_json = without_logical_types(schemas.parsed_json(schemas.TRACE_EVENT))
         self._reader = _parse(self._reader_json)
-        self._plan = avro.read_plan(self._reader, TraceEvent._fields, {"score": ScoreData})
+        _check_layout(
+            "TraceEvent",
+            avro.layout(self._reader, TraceEvent._fields, {"score": ScoreData._fields}),
+            TRACE_EVENT_LAYOUT,
+        )
         # Per schema id, the writer schema when it is not ours (fastavro resolves it to
-        # ours), or None when it is ours (read with the plan).
+        # ours), or None when it is ours (read_trace_event reads it).
         self._cache: dict[int, Any] = {}
 
     def knows(self, schema_id: int) -> bool:
@@ -165,8 +211,7 @@ class EventDecoder:
         writer = self._cache[read_header(raw)]
         try:
             if writer is None:
-                values, end = avro.read(self._plan, raw, _HEADER.size)
-                event = TraceEvent._make(values)
+                event, end = read_trace_event(raw, _HEADER.size)
             else:
                 buf = io.BytesIO(raw)
                 buf.seek(_HEADER.size)
@@ -215,12 +260,31 @@ class CardEncoder:
 
     def __init__(self, schema_id: int) -> None:
         self._header = _HEADER.pack(MAGIC, schema_id)
-        self._codes = avro.plan(
-            _parse(schemas.parsed_json(schemas.MEMORY_CARD)), MemoryCard._fields
-        )
+        schema = _parse(schemas.parsed_json(schemas.MEMORY_CARD))
+        _check_layout("MemoryCard", avro.layout(schema, MemoryCard._fields), MEMORY_CARD_LAYOUT)
 
     def encode(self, card: MemoryCard) -> bytes:
-        return avro.encode(self._codes, card, self._header)
+        out = [self._header]
+        avro.put_string(out, card.card_id)
+        avro.put_string(out, card.pair_id)
+        avro.put_string(out, card.kind)
+        avro.put_string(out, card.status)
+        avro.put_string(out, card.content)
+        avro.put_string(out, card.pattern)
+        avro.put_string(out, card.strategy)
+        avro.put_double(out, card.trust_score)
+        avro.put_string(out, card.purpose)
+        avro.put_string(out, card.source_trace_id)
+        avro.put_string(out, card.source_event_id)
+        avro.put_string(out, card.created_by)
+        avro.put_long(out, card.created_at_ms)
+        scope = card.scope
+        avro.put_optional_strings(out, None if scope is None else scope.agent_roles)
+        avro.put_optional_string(out, card.mistake_type)
+        avro.put_double(out, card.phi_before)
+        avro.put_double(out, card.phi_after)
+        avro.put_string(out, card.generator)
+        return b"".join(out)
 
 
 def decode_card(raw: bytes, schema_text: Callable[[int], str]) -> dict[str, Any]:

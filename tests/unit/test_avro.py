@@ -1,4 +1,5 @@
-"""The planned writer and reader: fastavro's bytes and values, and a clear refusal otherwise."""
+"""The field-by-field writer and reader: fastavro's bytes and values, and a clear refusal
+otherwise."""
 
 from __future__ import annotations
 
@@ -12,15 +13,20 @@ from hypothesis import strategies as st
 
 from consumer import avro, schemas
 from consumer.codec import (
+    MEMORY_CARD_LAYOUT,
+    TRACE_EVENT_LAYOUT,
     CardEncoder,
+    EventDecoder,
     _to_event,
     decode_card,
+    read_trace_event,
     without_logical_types,
 )
 from consumer.events import MemoryCard, MemoryScope, ScoreData, TraceEvent
 from tests.unit.factories import card_record
 
 SCHEMA = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.MEMORY_CARD)))
+TRACE = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.TRACE_EVENT)))
 HEADER = b"\x00\x00\x00\x00\x07"
 
 texts = st.text(max_size=300)  # past 63 bytes a length takes two varint bytes
@@ -88,8 +94,8 @@ def test_a_string_that_utf8_cannot_hold_fails_as_it_does_in_fastavro() -> None:
 
 def test_a_type_the_encoder_does_not_know_fails_at_start() -> None:
     schema = {"type": "record", "name": "r", "fields": [{"name": "a", "type": "bytes"}]}
-    with pytest.raises(ValueError, match="field a: the card encoder cannot write 'bytes'"):
-        avro.plan(schema, ["a"])
+    with pytest.raises(ValueError, match="field a: the codec cannot handle 'bytes'"):
+        avro.layout(schema, ["a"])
 
 
 def test_fields_in_another_order_than_the_cards_fail_at_start() -> None:
@@ -99,20 +105,33 @@ def test_fields_in_another_order_than_the_cards_fail_at_start() -> None:
         "fields": [{"name": "b", "type": "string"}, {"name": "a", "type": "string"}],
     }
     with pytest.raises(ValueError, match="are not"):
-        avro.plan(schema, ["a", "b"])
+        avro.layout(schema, ["a", "b"])
 
 
-def test_the_card_schema_has_a_plan_for_every_field() -> None:
-    codes = avro.plan(SCHEMA, MemoryCard._fields)
-    assert len(codes) == len(MemoryCard._fields)
-    assert codes[MemoryCard._fields.index("scope")] == avro.OPTIONAL_STRINGS_RECORD
-    assert codes[MemoryCard._fields.index("created_at_ms")] == avro.LONG
+def test_the_contract_schemas_have_the_layouts_the_codecs_are_written_for() -> None:
+    card = avro.layout(SCHEMA, MemoryCard._fields)
+    assert card == MEMORY_CARD_LAYOUT
+    assert card[MemoryCard._fields.index("scope")] == avro.OPTIONAL_STRINGS_RECORD
+    assert card[MemoryCard._fields.index("created_at_ms")] == avro.LONG
+    event = avro.layout(TRACE, TraceEvent._fields, {"score": ScoreData._fields})
+    assert event == TRACE_EVENT_LAYOUT
+    assert event[TraceEvent._fields.index("score")] == (0, 0, 0, 1, 1, 0)
+
+
+def test_a_schema_changed_under_the_codec_fails_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A field's type changes (int -> long): the names still match, the bytes would not.
+    changed = schemas.parsed_json(schemas.TRACE_EVENT)
+    step = next(f for f in changed["fields"] if f["name"] == "step")
+    step["type"] = "long"
+    monkeypatch.setattr(schemas, "parsed_json", lambda name: changed)
+    with pytest.raises(ValueError, match=r"TraceEvent schema's layout .* is not the one"):
+        EventDecoder(source=None)  # type: ignore[arg-type]
 
 
 # -- reading trace events ----------------------------------------------------------------
 
-TRACE = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.TRACE_EVENT)))
-PLAN = avro.read_plan(TRACE, TraceEvent._fields, {"score": ScoreData})
 scores = st.builds(
     dict,
     state_before=texts,
@@ -156,19 +175,19 @@ def test_reads_what_fastavro_reads(record: dict[str, object]) -> None:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, TRACE, record)
     body = buf.getvalue()
-    values, end = avro.read(PLAN, body, 0)
+    event, end = read_trace_event(body, 0)
     assert end == len(body)
-    assert same(TraceEvent._make(values), fastavro_read(body)[0])
+    assert same(event, fastavro_read(body)[0])
 
 
 def reads_nothing_fastavro_would_not(body: bytes) -> None:
     # Stricter is allowed (see the next test); a different value or an unknown error is not.
     try:
-        values, end = avro.read(PLAN, body, 0)
+        ours, end = read_trace_event(body, 0)
     except (ValueError, EOFError, IndexError):
         return
     event, fastavro_end = fastavro_read(body)
-    assert same(TraceEvent._make(values), event)
+    assert same(ours, event)
     assert end == fastavro_end
 
 
@@ -201,7 +220,7 @@ STRINGS = b"\x02a\x02b\x0ascore\x02p"  # event_id, trace_id, kind, purpose
 )
 def test_numbers_fastavro_would_truncate_are_errors(step: bytes, why: str) -> None:
     with pytest.raises(ValueError, match=why):
-        avro.read(PLAN, STRINGS + step + b"\x02\x00\x00", 0)
+        read_trace_event(STRINGS + step + b"\x02\x00\x00", 0)
 
 
 @pytest.mark.parametrize(
@@ -219,4 +238,4 @@ def test_broken_records_raise_what_the_decoder_turns_into_bad_avro(
     body: bytes, error: type[Exception], why: str | None
 ) -> None:
     with pytest.raises(error, match=why):
-        avro.read(PLAN, body, 0)
+        read_trace_event(body, 0)
