@@ -12,8 +12,24 @@ from consumer.qualify import Scale
 _EPSILON: Final = 1e-9
 
 
+_GLANCE: Final = 48
+
+
 def _normalised(text: str) -> str:
     return " ".join(text.split()).casefold()
+
+
+def same_text(a: str, b: str) -> bool:
+    """Whether the two texts are the same up to whitespace and case."""
+    # Normalising both whole texts was a visible part of the CPU per event. The normalised
+    # head of a text is a prefix of the whole normalised text (case folding maps each
+    # character on its own and never yields whitespace), so two texts that are the same have
+    # one normalised head inside the other: a glance at the heads rules out nearly every
+    # proposal.
+    head_a, head_b = _normalised(a[:_GLANCE]), _normalised(b[:_GLANCE])
+    if not (head_a.startswith(head_b) or head_b.startswith(head_a)):
+        return False
+    return _normalised(a) == _normalised(b)
 
 
 def contrast_problem(
@@ -25,7 +41,7 @@ def contrast_problem(
         return problem
     if not wrong.reasoning.strip():
         return "the wrong reasoning is empty"
-    if _normalised(wrong.reasoning) == _normalised(event.score.reasoning):
+    if same_text(wrong.reasoning, event.score.reasoning):
         return "the wrong reasoning repeats the correct reasoning"
     return None
 
