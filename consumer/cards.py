@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from consumer.events import ContrastPair, MemoryCard, MemoryScope, MistakeType
+from consumer.events import ContrastPair, MemoryCard, MemoryScope, MistakeType, phi_text
 
 CALIBRATION: Final = "critic_calibration"
 FAILURE: Final = "failure_pattern"
@@ -77,43 +77,58 @@ def build_cards(
     s = e.score
     lim = policy.text_limit
     mistake = w.mistake_type.value
+    pid = pair_id(e.event_id)
+    purpose = shorten(e.purpose, lim)
+    # Positional, each argument named by its field: built from keywords, a MemoryCard cost
+    # about as much as its three ids (a dict of 18 keywords per card, two cards per event).
+    # The failure card shares the pair's fields (ids, purpose, source, time, Φ before).
     correct = MemoryCard(
-        card_id=card_id(e.event_id, CALIBRATION),
-        pair_id=pair_id(e.event_id),
-        kind=CALIBRATION,
-        status=STATUS,
-        content=shorten(
+        card_id(e.event_id, CALIBRATION),  # card_id
+        pid,  # pair_id
+        CALIBRATION,  # kind
+        STATUS,  # status
+        shorten(  # content
             f"CORRECT scoring example: after '{s.action_name}', Φ went from "
-            f"{s.phi_before:g} to {s.phi_after:g}. Reasoning: {s.reasoning}",
+            f"{phi_text(s.phi_before)} to {phi_text(s.phi_after)}. Reasoning: {s.reasoning}",
             lim,
         ),
-        pattern=PATTERN,
-        strategy=shorten(f"Score like this: {s.reasoning}", lim),
-        trust_score=policy.trust_score,
-        purpose=shorten(e.purpose, lim),
-        source_trace_id=e.trace_id,
-        source_event_id=e.event_id,
-        created_by=CREATED_BY,
-        created_at_ms=now_ms,
-        scope=None,
-        mistake_type=None,
-        phi_before=s.phi_before,
-        phi_after=s.phi_after,
-        generator=pair.generator,
+        PATTERN,  # pattern
+        shorten(f"Score like this: {s.reasoning}", lim),  # strategy
+        policy.trust_score,  # trust_score
+        purpose,  # purpose
+        e.trace_id,  # source_trace_id
+        e.event_id,  # source_event_id
+        CREATED_BY,  # created_by
+        now_ms,  # created_at_ms
+        None,  # scope
+        None,  # mistake_type
+        s.phi_before,  # phi_before
+        s.phi_after,  # phi_after
+        pair.generator,  # generator
     )
-    # The failure card shares the pair's fields (ids, purpose, source, time, Φ before).
-    wrong = correct._replace(
-        card_id=card_id(e.event_id, FAILURE),
-        kind=FAILURE,
-        content=shorten(
+    wrong = MemoryCard(
+        card_id(e.event_id, FAILURE),  # card_id
+        pid,  # pair_id
+        FAILURE,  # kind
+        STATUS,  # status
+        shorten(  # content
             f"WRONG scoring example ({mistake}): after '{s.action_name}', "
-            f"Φ_after was scored {w.phi_after:g} where {s.phi_after:g} was right. "
+            f"Φ_after was scored {phi_text(w.phi_after)} where {phi_text(s.phi_after)} was right. "
             f"Flawed reasoning: {w.reasoning}",
             lim,
         ),
-        strategy=shorten(f"AVOID {mistake}: {_AVOID[w.mistake_type]}.", lim),
-        scope=_CRITIC,
-        mistake_type=mistake,
-        phi_after=w.phi_after,
+        PATTERN,  # pattern
+        shorten(f"AVOID {mistake}: {_AVOID[w.mistake_type]}.", lim),  # strategy
+        policy.trust_score,  # trust_score
+        purpose,  # purpose
+        e.trace_id,  # source_trace_id
+        e.event_id,  # source_event_id
+        CREATED_BY,  # created_by
+        now_ms,  # created_at_ms
+        _CRITIC,  # scope
+        mistake,  # mistake_type
+        s.phi_before,  # phi_before
+        w.phi_after,  # phi_after
+        pair.generator,  # generator
     )
     return correct, wrong

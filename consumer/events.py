@@ -30,6 +30,25 @@ class MistakeType(StrEnum):
             return cls.OTHER
 
 
+_PHI_TEXTS: Final[dict[float, str]] = {}
+_PHI_TEXTS_MAX: Final = 4096
+
+
+def phi_text(phi: float) -> str:
+    """``f"{phi:g}"``, as card texts and generated reasonings write a Φ.
+
+    Remembered (for the first few thousand values): Φ values repeat, mostly on the scale's
+    half points, and formatting a float was a visible part of the CPU per event, where a
+    card pair and its wrong reasoning write five of them.
+    """
+    text = _PHI_TEXTS.get(phi)
+    if text is None or phi == 0.0:  # 0.0 and -0.0 are one key with two texts
+        text = f"{phi:g}"
+        if len(_PHI_TEXTS) < _PHI_TEXTS_MAX:
+            _PHI_TEXTS[phi] = text
+    return text
+
+
 #: The four named mistakes, in the order the rules generator cycles through them.
 CURRICULUM: Final[tuple[MistakeType, ...]] = (
     MistakeType.INTENTION_CREDIT,

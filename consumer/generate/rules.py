@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Final
 
 from consumer.errors import GenerationFailed
-from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
+from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation, phi_text
 from consumer.qualify import Scale
 from consumer.validate import score_problem
 
@@ -99,7 +99,7 @@ class RulesGenerator:
         reasoning = (
             f"The agent is clearly working hard on '{_excerpt(e.purpose)}', and "
             f"'{e.score.action_name}' shows real initiative. This is excellent progress that "
-            f"deserves encouragement; I'd rate the new state a strong {phi:g}."
+            f"deserves encouragement; I'd rate the new state a strong {phi_text(phi)}."
         )
         return WrongEvaluation(phi, reasoning, MistakeType.SYCOPHANCY)
 
@@ -113,7 +113,7 @@ class RulesGenerator:
         reasoning = (
             f"The action '{e.score.action_name}' is exactly the right move for "
             f"'{_excerpt(e.purpose)}'. Since the agent chose the correct step, the state is "
-            f"now much closer to the goal, so Φ_after should be {phi:g}."
+            f"now much closer to the goal, so Φ_after should be {phi_text(phi)}."
         )
         return WrongEvaluation(phi, reasoning, MistakeType.INTENTION_CREDIT)
 
@@ -126,12 +126,12 @@ class RulesGenerator:
         if d > 0:
             verdict = (
                 f"Nothing after '{e.score.action_name}' shows real progress; the task looks "
-                f"no further along than before, if anything worse. Φ_after is {phi:g}."
+                f"no further along than before, if anything worse. Φ_after is {phi_text(phi)}."
             )
         else:
             verdict = (
                 f"'{e.score.action_name}' looks like it worked as intended and the task moved "
-                f"forward cleanly; I see no sign of a problem. Φ_after is {phi:g}."
+                f"forward cleanly; I see no sign of a problem. Φ_after is {phi_text(phi)}."
             )
         return WrongEvaluation(phi, verdict, MistakeType.IGNORED_EVIDENCE)
 
@@ -142,8 +142,8 @@ class RulesGenerator:
         mirrored = hi + lo - a
         if abs(mirrored - a) >= self._c:
             reasoning = (
-                f"Treating {lo:g} as the best outcome and {hi:g} as the worst, the state after "
-                f"'{e.score.action_name}' sits at {mirrored:g}."
+                f"Treating {phi_text(lo)} as the best outcome and {phi_text(hi)} as the worst, the state after "
+                f"'{e.score.action_name}' sits at {phi_text(mirrored)}."
             )
             return WrongEvaluation(mirrored, reasoning, MistakeType.SCALE_INCONSISTENCY)
         step = round(self._c * 1.37, 2)
@@ -151,6 +151,6 @@ class RulesGenerator:
         reasoning = (
             f"Measured precisely, the step '{e.score.action_name}' changed about "
             f"{abs(phi - e.score.phi_before) / max(hi - lo, 1e-9):.0%} of the scale, which "
-            f"maps to Φ_after {phi:g}."
+            f"maps to Φ_after {phi_text(phi)}."
         )
         return WrongEvaluation(phi, reasoning, MistakeType.SCALE_INCONSISTENCY)

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from consumer.cards import (
     CALIBRATION,
     FAILURE,
+    PATTERN,
     TRUNCATION_MARKER,
     CardPolicy,
     _uuid5,
@@ -38,7 +39,8 @@ def test_ids_follow_the_contract_formula() -> None:
 
 
 def test_the_two_cards_carry_the_contract_semantics() -> None:
-    ok, bad = build_cards(pair(), POLICY, now_ms=123)
+    p = pair()
+    ok, bad = build_cards(p, POLICY, now_ms=123)
     assert (ok.kind, bad.kind) == (CALIBRATION, FAILURE)
     assert ok.phi_after == 6 and bad.phi_after == 9
     assert ok.phi_before == bad.phi_before == 3
@@ -52,8 +54,10 @@ def test_the_two_cards_carry_the_contract_semantics() -> None:
             and c.source_trace_id == "tr-1"
         )
         assert c.created_at_ms == 123
+        assert c.pattern == PATTERN and c.purpose == p.event.purpose != ""
     assert "Two of three failures are fixed" in ok.content and "6" in ok.content
     assert "It merely tried." in bad.content and "9" in bad.content
+    assert ok.strategy == "Score like this: " + p.event.score.reasoning
     assert bad.strategy.startswith("AVOID sycophancy")
 
 
