@@ -33,14 +33,15 @@ _MAX_ERROR_MESSAGE = 1000
 
 def to_ref(msg: Message) -> SourceRef:
     ts_type, ts = msg.timestamp()
+    # Positional, in the fields' order: from keywords it cost twice as much, at every record.
     return SourceRef(
-        topic=msg.topic() or "",
-        partition=msg.partition() or 0,
-        offset=msg.offset() or 0,
-        key=msg.key(),
-        value=msg.value(),
-        headers=record_headers(msg),
-        timestamp_ms=ts if ts_type != 0 else -1,
+        msg.topic() or "",  # topic
+        msg.partition() or 0,  # partition
+        msg.offset() or 0,  # offset
+        msg.key(),  # key
+        msg.value(),  # value
+        record_headers(msg),  # headers
+        ts if ts_type != 0 else -1,  # timestamp_ms
     )
 
 

@@ -245,11 +245,10 @@ class Pipeline:
             ensure_contrast(event, wrong, self._criteria.scale, self._min_contrast)
         except BadRecord as exc:
             return dead_letter(exc)
-        pair = ContrastPair(event=event, wrong=wrong, generator=self._generator.name)
-        correct, failure = build_cards(pair, self._policy, self._clock_ms())
-        return Produced(
-            key=event.trace_id.encode("utf-8", "surrogatepass"),
-            cards=(self._encoder.encode(correct), self._encoder.encode(failure)),
-            mistake_type=wrong.mistake_type.value,
-            generator=self._generator.name,
+        generator = self._generator.name
+        correct, failure = build_cards(
+            ContrastPair(event, wrong, generator), self._policy, self._clock_ms()
         )
+        key = event.trace_id.encode("utf-8", "surrogatepass")
+        cards = (self._encoder.encode(correct), self._encoder.encode(failure))
+        return Produced(key, cards, wrong.mistake_type.value, generator)

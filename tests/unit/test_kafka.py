@@ -1,0 +1,42 @@
+"""A consumed record becomes a SourceRef field for field (what a dead letter carries on)."""
+
+from __future__ import annotations
+
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Message
+
+from consumer.events import SourceRef
+from consumer.kafka import to_ref
+
+
+def test_a_record_becomes_its_source_ref() -> None:
+    msg = Message(
+        topic="agents.trace-events",
+        partition=3,
+        offset=1207,
+        key=b"trace-9",
+        value=b"\x00\x00\x00\x00\x01body",
+        headers=[("traceparent", b"00-ab"), ("note", "text"), ("empty", None)],
+        timestamp=(TIMESTAMP_CREATE_TIME, 1_795_000_000_123),
+    )
+    assert to_ref(msg) == SourceRef(
+        topic="agents.trace-events",
+        partition=3,
+        offset=1207,
+        key=b"trace-9",
+        value=b"\x00\x00\x00\x00\x01body",
+        headers=(("traceparent", b"00-ab"), ("note", b"text"), ("empty", b"")),
+        timestamp_ms=1_795_000_000_123,
+    )
+
+
+def test_a_record_without_a_timestamp_or_headers() -> None:
+    msg = Message(
+        topic="t",
+        partition=0,
+        offset=0,
+        key=None,
+        value=None,
+        timestamp=(TIMESTAMP_NOT_AVAILABLE, 0),
+    )
+    ref = to_ref(msg)
+    assert (ref.timestamp_ms, ref.headers, ref.key, ref.value) == (-1, (), None, None)
