@@ -3,7 +3,8 @@
 The values made for every record (SourceRef, TraceEvent, ScoreData, ScoreEvent,
 WrongEvaluation, ContrastPair, MemoryCard and its MemoryScope) are NamedTuples: as immutable
 as a frozen dataclass and several times cheaper to build, which shows at tens of thousands of
-records a second.
+records a second. The hot path builds them positionally: from keywords, a NamedTuple costs a
+dict of them first (about twice the time; for an 18-field card, as much as its three ids).
 """
 
 from __future__ import annotations
