@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from consumer.errors import ConfigError
 from consumer.events import SourceRef
 from consumer.pipeline import DeadLetter
 
 log = logging.getLogger(__name__)
+_Client = TypeVar("_Client", Consumer, Producer)
 
 HEADER_PREFIX = "selftaught."
 H_STAGE = "selftaught.error.stage"
@@ -164,11 +166,30 @@ class _LibrdkafkaLog:
 
 
 def make_consumer(config: dict[str, Any], errors: ClientErrors | None = None) -> Consumer:
-    return Consumer({**config, "error_cb": errors or _log_client_error, "logger": _LibrdkafkaLog()})
+    return _client("consumer", Consumer, config, errors)
 
 
 def make_producer(config: dict[str, Any], errors: ClientErrors | None = None) -> Producer:
-    return Producer({**config, "error_cb": errors or _log_client_error, "logger": _LibrdkafkaLog()})
+    return _client("producer", Producer, config, errors)
+
+
+def _client(
+    role: str,
+    make: Callable[[dict[str, Any]], _Client],
+    config: dict[str, Any],
+    errors: ClientErrors | None,
+) -> _Client:
+    try:
+        return make({**config, "error_cb": errors or _log_client_error, "logger": _LibrdkafkaLog()})
+    except KafkaException as exc:
+        # An unknown property or a bad value, from SELFTAUGHT_KAFKA_*: a setting is wrong,
+        # and the service refuses to start with one line, not a traceback.
+        err = kafka_error(exc)
+        if err.code() == KafkaError._INVALID_ARG:
+            raise ConfigError(
+                [f"SELFTAUGHT_KAFKA_*: the Kafka {role} refused its settings: {err.str()}"]
+            ) from exc
+        raise
 
 
 def _log_client_error(err: KafkaError) -> None:

@@ -154,6 +154,20 @@ def test_sigterm_drains_commits_and_exits_zero(
     check_exactly_once(read_output(stack, topics), sent)
 
 
+def test_a_kafka_setting_librdkafka_refuses_stops_the_start_with_one_line(
+    stack: Stack, topics: Topics, tmp_path: Path
+) -> None:
+    env = {"SELFTAUGHT_KAFKA_LINGER_MSS": "5"}  # a typo: linger.ms
+    service = Service(stack, topics, tmp_path, env=env).start()
+    assert service.wait(60) == 2
+    logs = service.logs()
+    assert (
+        "selftaught: configuration error: SELFTAUGHT_KAFKA_*: the Kafka consumer refused its "
+        'settings: No such configuration property: "linger.mss"'
+    ) in logs
+    assert "Traceback" not in logs
+
+
 def test_demo_command_runs_on_the_local_stack(stack: Stack) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
