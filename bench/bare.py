@@ -51,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
             "enable.idempotence": True,
             "transaction.timeout.ms": 60000,
             "linger.ms": 5,
-            "delivery.report.only.error": True,  # as the service's producer
         }
     )
     producer.init_transactions(30)

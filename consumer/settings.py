@@ -77,7 +77,6 @@ PRODUCER_ONLY = frozenset(
         "message.timeout.ms",
         "request.timeout.ms",
         "sticky.partitioning.linger.ms",
-        "delivery.report.only.error",
     }
 )
 
@@ -231,13 +230,6 @@ class Settings(BaseSettings):
             "linger.ms": int(self.kafka_extra.get("linger.ms", 5)),
             # Dead letters carry the original value untouched, which may be larger than a card.
             "message.max.bytes": int(self.kafka_extra.get("message.max.bytes", 16 * 1024 * 1024)),
-            # No one waits for a record's delivery: the commit says whether the transaction's
-            # records were all written. A report per record made commit_transaction, on its
-            # thread, take the GIL for each of thousands of records against the busy loop
-            # (nearly half its time waiting for it); without them the service drains 15% faster.
-            # Failures are still reported. (Set here, not from SELFTAUGHT_KAFKA_*: the Python
-            # client wants a bool for it.)
-            "delivery.report.only.error": True,
         }
 
     def admin_config(self) -> dict[str, Any]:

@@ -66,7 +66,6 @@ def test_exactly_once_settings() -> None:
     assert c["isolation.level"] == "read_committed" and c["enable.auto.commit"] is False
     assert c["partition.assignment.strategy"] == "cooperative-sticky"
     assert p["transactional.id"] == "selftaught-calibrator-pod-3"
-    assert p["delivery.report.only.error"] is True  # the commit reports failures
 
 
 def test_secrets_are_masked() -> None:
@@ -101,15 +100,13 @@ def test_each_client_gets_only_its_roles_kafka_properties() -> None:
             "SELFTAUGHT_KAFKA_LINGER_MS": "20",
             "SELFTAUGHT_KAFKA_COMPRESSION_TYPE": "zstd",
             "SELFTAUGHT_KAFKA_CLIENT_RACK": "eu-1a",
-            "SELFTAUGHT_KAFKA_DELIVERY_REPORT_ONLY_ERROR": "false",
         }
     )
     c, p, a = s.consumer_config(), s.producer_config("pod-0"), s.admin_config()
     assert c["group.instance.id"] == "pod-0" and c["session.timeout.ms"] == "30000"
     assert p["linger.ms"] == 20 and p["compression.type"] == "zstd"
     assert "group.instance.id" not in p and "group.instance.id" not in a
-    assert "compression.type" not in c and "delivery.report.only.error" not in c
-    assert p["delivery.report.only.error"] is True  # ours: the Python client wants a bool
+    assert "compression.type" not in c
     assert c["client.rack"] == p["client.rack"] == a["client.rack"] == "eu-1a"
 
     warnings: list[str] = []
