@@ -185,11 +185,14 @@ def _client(
         # An unknown property or a bad value, from SELFTAUGHT_KAFKA_*: a setting is wrong,
         # and the service refuses to start with one line, not a traceback.
         err = kafka_error(exc)
-        if err.code() == KafkaError._INVALID_ARG:
-            raise ConfigError(
-                [f"SELFTAUGHT_KAFKA_*: the Kafka {role} refused its settings: {err.str()}"]
-            ) from exc
-        raise
+        if err.code() != KafkaError._INVALID_ARG:
+            raise
+        why = err.str()
+    except (TypeError, ValueError) as exc:
+        # The Python client's own properties (delivery.report.only.error wants a bool; a
+        # SELFTAUGHT_KAFKA_* value is always a string).
+        why = str(exc)
+    raise ConfigError([f"SELFTAUGHT_KAFKA_*: the Kafka {role} refused its settings: {why}"])
 
 
 def _log_client_error(err: KafkaError) -> None:

@@ -57,6 +57,7 @@ def test_a_record_without_a_timestamp_or_headers() -> None:
             'No such configuration property: "linger.mss"',
         ),
         (make_producer, {"linger.ms": "soon"}, "Invalid value for configuration property"),
+        (make_producer, {"delivery.report.only.error": "true"}, "to be bool type, not str"),
     ],
 )
 def test_a_client_setting_librdkafka_refuses_is_a_configuration_error(
