@@ -113,8 +113,8 @@ def build_cards(
         STATUS,  # status
         shorten(  # content
             f"WRONG scoring example ({mistake}): after '{s.action_name}', "
-            f"Φ_after was scored {phi_text(w.phi_after)} where {phi_text(s.phi_after)} was right. "
-            f"Flawed reasoning: {w.reasoning}",
+            f"Φ_after was scored {phi_text(w.phi_after)} where {phi_text(s.phi_after)} was "
+            f"right. Flawed reasoning: {w.reasoning}",
             lim,
         ),
         PATTERN,  # pattern

@@ -10,9 +10,7 @@ from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.qualify import Scale
 
 _EPSILON: Final = 1e-9
-
-
-_GLANCE: Final = 48
+_GLANCE: Final = 48  # characters of each text normalised first by same_text
 
 
 def _normalised(text: str) -> str:

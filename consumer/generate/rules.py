@@ -142,8 +142,8 @@ class RulesGenerator:
         mirrored = hi + lo - a
         if abs(mirrored - a) >= self._c:
             reasoning = (
-                f"Treating {phi_text(lo)} as the best outcome and {phi_text(hi)} as the worst, the state after "
-                f"'{e.score.action_name}' sits at {phi_text(mirrored)}."
+                f"Treating {phi_text(lo)} as the best outcome and {phi_text(hi)} as the worst, "
+                f"the state after '{e.score.action_name}' sits at {phi_text(mirrored)}."
             )
             return WrongEvaluation(mirrored, reasoning, MistakeType.SCALE_INCONSISTENCY)
         step = round(self._c * 1.37, 2)
