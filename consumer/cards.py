@@ -22,6 +22,8 @@ _AVOID: Final = {
     MistakeType.SYCOPHANCY: "do not inflate a score to encourage; score the evidence",
     MistakeType.IGNORED_EVIDENCE: "read the state after and let what it shows decide the score",
     MistakeType.SCALE_INCONSISTENCY: "keep to the scale's direction and its usual steps",
+    MistakeType.PURPOSE_DRIFT: "measure the step against the purpose as stated, not a "
+    "neighbouring one",
     MistakeType.OTHER: "check the score against the evidence in the state after",
 }
 

@@ -2,9 +2,13 @@
 
 It is the default when no API key is set. Each event gets a mistake type from a stable hash
 of its ``event_id`` (so a retry or another replica writes the same pair), the types taken in
-curriculum order from there, so over many events the four stay balanced. A type that cannot
+curriculum order from there, so over many events the five stay balanced. A type that cannot
 make a valid contrast for this step (sycophancy when Φ_after is already at the top) passes
 to the next one.
+
+With a judge on, each type has a subtlety level (``levels``, set by the service's difficulty
+curriculum): the higher it is, the closer the wrong Φ and reasoning come to the right ones
+(``subtlety``). ``purpose_drift`` is ``rules_drift``'s.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Final
 
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation, phi_text
+from consumer.generate.rules_drift import purpose_drift
+from consumer.generate.subtlety import closer_reasoning, subtle_phi
 from consumer.qualify import Scale
 from consumer.validate import score_problem
 
@@ -42,17 +48,35 @@ def start_index(event_id: str) -> int:
     return int.from_bytes(digest, "big") % len(CURRICULUM)
 
 
-class RulesGenerator:
-    """Rule-based wrong evaluations, one rule per mistake type."""
+def _level_zero(mistake: MistakeType) -> int:
+    return 0
 
-    def __init__(self, scale: Scale, min_contrast: float) -> None:
+
+class RulesGenerator:
+    """Rule-based wrong evaluations, one rule per mistake type.
+
+    :param scale: the Φ scale.
+    :param min_contrast: how far the wrong Φ_after must be from the right one.
+    :param levels: each mistake type's subtlety level now (0, the rules as written, unless
+        a judge's curriculum says otherwise); read for every event.
+    """
+
+    def __init__(
+        self,
+        scale: Scale,
+        min_contrast: float,
+        *,
+        levels: Callable[[MistakeType], int] = _level_zero,
+    ) -> None:
         self._scale = scale
         self._c = min_contrast
+        self._levels = levels
         self._rules: dict[MistakeType, Callable[[ScoreEvent], WrongEvaluation | None]] = {
             MistakeType.INTENTION_CREDIT: self._intention_credit,
             MistakeType.SYCOPHANCY: self._sycophancy,
             MistakeType.IGNORED_EVIDENCE: self._ignored_evidence,
             MistakeType.SCALE_INCONSISTENCY: self._scale_inconsistency,
+            MistakeType.PURPOSE_DRIFT: self._purpose_drift,
         }
 
     @property
@@ -88,9 +112,34 @@ class RulesGenerator:
         against the whole of ``contrast_problem``).
         """
         wrong = self._rules[mistake](event)
-        if wrong is None or score_problem(event, wrong.phi_after, self._scale, self._c) is not None:
+        if wrong is None:
+            return None
+        level = self._levels(mistake)
+        if level > 0:
+            wrong = self._subtler(event, wrong, level)
+        if score_problem(event, wrong.phi_after, self._scale, self._c) is not None:
             return None
         return wrong
+
+    def _subtler(self, e: ScoreEvent, wrong: WrongEvaluation, level: int) -> WrongEvaluation:
+        # The rule's text states its Φ once, as phi_text writes it: the subtler Φ replaces it.
+        a = e.score.phi_after
+        phi = subtle_phi(a, wrong.phi_after, self._c, level)
+        said = phi_text(wrong.phi_after)
+        reasoning = wrong.reasoning
+        if phi != wrong.phi_after:
+            head, sep, tail = reasoning.rpartition(said)
+            if sep:
+                reasoning = head + phi_text(phi) + tail
+        reasoning = closer_reasoning(reasoning, e.score.reasoning, level)
+        return WrongEvaluation(phi, reasoning, wrong.mistake_type)
+
+    def _purpose_drift(self, e: ScoreEvent) -> WrongEvaluation | None:
+        # A careful evaluation against a neighbouring purpose (rules_drift's rewrites).
+        gap = max(self._c, 2 * abs(e.delta))
+        return purpose_drift(e, self._scale.low, self._scale.high, gap) or purpose_drift(
+            e, self._scale.low, self._scale.high, self._c
+        )
 
     def _sycophancy(self, e: ScoreEvent) -> WrongEvaluation | None:
         # Inflated toward the top of the scale to encourage, whatever happened.
