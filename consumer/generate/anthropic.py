@@ -174,6 +174,11 @@ class AnthropicGenerator:
         return f"anthropic/{self._model}"
 
     @property
+    def transport(self) -> Transport:
+        """The generator's way to the API: a judge shares its limiter and spend meter."""
+        return self._transport
+
+    @property
     def concurrency_limit(self) -> int:
         """The AIMD limit on concurrent calls right now."""
         return self._limiter.limit
