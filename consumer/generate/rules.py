@@ -48,17 +48,13 @@ def start_index(event_id: str) -> int:
     return int.from_bytes(digest, "big") % len(CURRICULUM)
 
 
-def _level_zero(mistake: MistakeType) -> int:
-    return 0
-
-
 class RulesGenerator:
     """Rule-based wrong evaluations, one rule per mistake type.
 
     :param scale: the Φ scale.
     :param min_contrast: how far the wrong Φ_after must be from the right one.
-    :param levels: each mistake type's subtlety level now (0, the rules as written, unless
-        a judge's curriculum says otherwise); read for every event.
+    :param levels: each mistake type's subtlety level now, read for every event, when a
+        judge's curriculum sets them; without, the rules as written.
     """
 
     def __init__(
@@ -66,7 +62,7 @@ class RulesGenerator:
         scale: Scale,
         min_contrast: float,
         *,
-        levels: Callable[[MistakeType], int] = _level_zero,
+        levels: Callable[[MistakeType], int] | None = None,
     ) -> None:
         self._scale = scale
         self._c = min_contrast
@@ -114,9 +110,8 @@ class RulesGenerator:
         wrong = self._rules[mistake](event)
         if wrong is None:
             return None
-        level = self._levels(mistake)
-        if level > 0:
-            wrong = self._subtler(event, wrong, level)
+        if self._levels is not None:
+            wrong = self._subtler(event, wrong, self._levels(mistake))
         if score_problem(event, wrong.phi_after, self._scale, self._c) is not None:
             return None
         return wrong
@@ -124,7 +119,7 @@ class RulesGenerator:
     def _subtler(self, e: ScoreEvent, wrong: WrongEvaluation, level: int) -> WrongEvaluation:
         # The rule's text states its Φ once, as phi_text writes it: the subtler Φ replaces it.
         a = e.score.phi_after
-        phi = subtle_phi(a, wrong.phi_after, self._c, level)
+        phi = subtle_phi(a, wrong.phi_after, self._c, level, self._scale.low, self._scale.high)
         said = phi_text(wrong.phi_after)
         reasoning = wrong.reasoning
         if phi != wrong.phi_after:

@@ -1,8 +1,9 @@
 """Pure: how a subtlety level changes a rules-made wrong evaluation.
 
-Level 0 is the rule as it stands: an obvious mistake, its Φ far from the right one. Each
-level up moves the wrong Φ toward the right one, down to the minimum contrast at the top
-level, and from the middle level up the wrong reasoning opens with the right reasoning's
+Only with a judge on (the curriculum sets the levels). Level 0 is an obvious mistake: the
+wrong Φ at the far end of the scale from the right one, on the side the rule chose. Each
+level up moves it toward the right one, down to the minimum contrast at the top level, and
+from the middle level up the wrong reasoning opens with the right reasoning's
 first sentence, so it agrees with the right evaluation on the facts and parts from it only
 where the mistake is. A subtler pair is harder for a judge (and a critic) to tell apart.
 """
@@ -22,20 +23,24 @@ _LEAD_MAX: Final = 160
 _SENTENCE: Final = re.compile(r"(?<=[.!?])\s+")
 
 
-def subtle_phi(correct: float, proposed: float, min_contrast: float, level: int) -> float:
-    """``proposed`` moved toward ``correct`` for ``level``: the gap shrinks linearly from the
-    rule's own (level 0) to ``min_contrast`` (the top level), on the scale's half points,
-    never closer than ``min_contrast``."""
-    gap = abs(proposed - correct)
-    if level <= 0 or gap <= min_contrast:
-        return proposed
-    share = min(level, LEVELS - 1) / (LEVELS - 1)
-    target = gap - (gap - min_contrast) * share
-    rounded = math.ceil(target * 2 - 1e-9) / 2  # half points, rounded away from the right Φ
-    if rounded > gap:
-        rounded = gap
+def subtle_phi(
+    correct: float, proposed: float, min_contrast: float, level: int, low: float, high: float
+) -> float:
+    """The wrong Φ for ``level`` on the side of ``correct`` that ``proposed`` takes: at level
+    0 the far end of that side of the scale (an obvious mistake), at the top level
+    ``min_contrast`` away, linearly between, on the scale's half points (rounded toward the
+    right Φ, never closer than ``min_contrast``). ``proposed`` unchanged when its side has
+    no room for the minimum contrast."""
     side = 1.0 if proposed >= correct else -1.0
-    return correct + side * rounded
+    room = high - correct if side > 0 else correct - low
+    if room < min_contrast:
+        return proposed
+    share = min(max(level, 0), LEVELS - 1) / (LEVELS - 1)
+    target = room - (room - min_contrast) * share
+    gap = math.floor(target * 2 + 1e-9) / 2
+    if gap < min_contrast:
+        gap = min_contrast
+    return correct + side * gap
 
 
 def closer_reasoning(wrong: str, correct: str, level: int) -> str:

@@ -96,11 +96,20 @@ def test_a_higher_level_is_a_smaller_contrast_down_to_the_minimum() -> None:
         assert gaps[0] > gaps[-1] == 1.0, (mistake, gaps)
 
 
+def test_without_levels_the_rules_are_as_written() -> None:
+    e = score_event(phi_before=2, phi_after=3)
+    w = RulesGenerator(SCALE, 1.0).propose(e, MistakeType.SYCOPHANCY)
+    assert w is not None and w.phi_after == 7.5  # 3 + 0.6 * (10 - 3), on a half point
+
+
 def test_the_stated_score_follows_the_subtler_one() -> None:
     e = score_event(phi_before=2, phi_after=3)
-    w = RulesGenerator(SCALE, 1.0, levels=lambda m: LEVELS - 1).propose(e, MistakeType.SYCOPHANCY)
+    top = RulesGenerator(SCALE, 1.0, levels=lambda m: LEVELS - 1)
+    w = top.propose(e, MistakeType.SYCOPHANCY)
     assert w is not None and w.phi_after == 4.0
     assert w.reasoning.endswith("a strong 4.")
+    w = RulesGenerator(SCALE, 1.0, levels=lambda m: 0).propose(e, MistakeType.SYCOPHANCY)
+    assert w is not None and w.phi_after == 10.0 and w.reasoning.endswith("a strong 10.")
 
 
 def test_from_the_middle_level_the_reasoning_shares_the_right_ones_facts() -> None:
@@ -114,10 +123,12 @@ def test_from_the_middle_level_the_reasoning_shares_the_right_ones_facts() -> No
 
 
 def test_subtle_phi_keeps_the_side_and_the_minimum() -> None:
-    assert subtle_phi(5, 9, 1.0, 0) == 9
-    assert subtle_phi(5, 9, 1.0, LEVELS - 1) == 6
-    assert subtle_phi(5, 1, 1.0, LEVELS - 1) == 4
-    assert subtle_phi(5, 1, 1.0, 99) == 4  # bounded
-    assert subtle_phi(5, 5.5, 0.5, 3) == 5.5  # already at the minimum
+    top = LEVELS - 1
+    assert subtle_phi(5, 9, 1.0, 0, 0, 10) == 10  # obvious: the far end of its side
+    assert subtle_phi(5, 1, 1.0, 0, 0, 10) == 0
+    assert subtle_phi(5, 9, 1.0, top, 0, 10) == 6
+    assert subtle_phi(5, 1, 1.0, top, 0, 10) == 4
+    assert subtle_phi(5, 1, 1.0, 99, 0, 10) == 4  # bounded
+    assert subtle_phi(9.5, 10, 1.0, 2, 0, 10) == 10  # no room on its side: unchanged
     for level in range(LEVELS):
-        assert abs(subtle_phi(5, 9, 1.0, level) - 5) >= 1.0
+        assert abs(subtle_phi(5, 9, 1.0, level, 0, 10) - 5) >= 1.0
