@@ -206,7 +206,18 @@ CURRICULUM_MEAN_DIFFICULTY = Gauge(
 # miss that first increment. Every label value of a bounded set is created at zero up front,
 # so dashboards and alerts see a series from the first scrape.
 _KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
-    (RECORDS, ("qualified", "below_delta", "not_score", "sampled_out", "invalid", "dead_lettered")),
+    (
+        RECORDS,
+        (
+            "qualified",
+            "below_delta",
+            "not_score",
+            "sampled_out",
+            "invalid",
+            "dead_lettered",
+            "judge_prefers_wrong",
+        ),
+    ),
     (CARDS, ("critic_calibration", "failure_pattern")),
     (TRANSACTIONS, ("committed", "aborted")),
     (REBALANCES, ("assigned", "revoked", "lost")),

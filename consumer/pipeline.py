@@ -22,6 +22,7 @@ from consumer.codec import CardEncoder, EventDecoder, read_header
 from consumer.errors import BadRecord, RegistryUnavailable
 from consumer.events import ContrastPair, ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate import ContrastGenerator, ImmediateGenerator
+from consumer.judge.check import PairCheck, disputed_record
 from consumer.qualify import Criteria, Skip, qualify
 from consumer.validate import ensure_contrast
 
@@ -50,7 +51,17 @@ class Skipped:
     why: Skip
 
 
-Outcome = Produced | DeadLetter | Skipped
+class Disputed(NamedTuple):
+    """A pair the judge got wrong in both orders: not published; ``value`` is the record
+    for the disputed topic (``judge.check.disputed_record``)."""
+
+    key: bytes
+    value: bytes
+    mistake_type: str
+    generator: str
+
+
+Outcome = Produced | DeadLetter | Skipped | Disputed
 Pending = Coroutine[Any, Any, Outcome]
 _Held = tuple[
     SourceRef, "asyncio.Task[None] | None", "asyncio.Future[Outcome | asyncio.Task[Outcome]]"
@@ -114,8 +125,13 @@ class Pipeline:
         policy: CardPolicy,
         min_contrast: float,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        *,
+        check: PairCheck | None = None,
     ) -> None:
+        """``check``: the judge's stage, when a judge is on: every valid pair is judged
+        before its cards are made (so even an immediate generator's pairs become tasks)."""
         self._decoder = decoder
+        self._check = check
         self._criteria = criteria
         self._generator = generator
         self._immediate = generator if isinstance(generator, ImmediateGenerator) else None
@@ -153,7 +169,7 @@ class Pipeline:
         verdict = qualify(event, self._criteria)
         if isinstance(verdict, Skip):
             return Skipped(verdict)
-        if self._immediate is not None:
+        if self._immediate is not None and self._check is None:
             return self._finish(verdict, self._immediate.generate_now(verdict))
         return self._generate(verdict, ref.topic, ref.partition)
 
@@ -234,20 +250,42 @@ class Pipeline:
         place = self._places.take(topic, partition)
         try:
             wrong = await self._generator.generate(event, place)
-            return self._finish(event, wrong)
+            if self._check is None:
+                return self._finish(event, wrong)
+            return await self._judged(event, wrong, place)
         except BadRecord as exc:
             return dead_letter(exc)
         finally:
             self._places.done(place)
 
-    def _finish(self, event: ScoreEvent, wrong: WrongEvaluation) -> Outcome:
+    async def _judged(self, event: ScoreEvent, wrong: WrongEvaluation, place: float) -> Outcome:
+        # Only a valid pair is worth the judge's two calls.
+        ensure_contrast(event, wrong, self._criteria.scale, self._min_contrast)
+        assert self._check is not None
+        verdict = await self._check.check(event, wrong, place)
+        if not verdict.published:
+            generator = self._generator.name
+            key = event.trace_id.encode("utf-8", "surrogatepass")
+            record = disputed_record(event, wrong, generator, verdict)
+            return Disputed(key, record, wrong.mistake_type.value, generator)
+        return self._finish(event, wrong, verdict.difficulty, verdict.judge)
+
+    def _finish(
+        self,
+        event: ScoreEvent,
+        wrong: WrongEvaluation,
+        difficulty: float | None = None,
+        judge: str | None = None,
+    ) -> Outcome:
         try:
             ensure_contrast(event, wrong, self._criteria.scale, self._min_contrast)
         except BadRecord as exc:
             return dead_letter(exc)
         generator = self._generator.name
         correct, failure = build_cards(
-            ContrastPair(event, wrong, generator), self._policy, self._clock_ms()
+            ContrastPair(event, wrong, generator, None, difficulty, judge),
+            self._policy,
+            self._clock_ms(),
         )
         key = event.trace_id.encode("utf-8", "surrogatepass")
         cards = (self._encoder.encode(correct), self._encoder.encode(failure))

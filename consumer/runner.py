@@ -44,7 +44,7 @@ from consumer.errors import AuthFailure, Fatal
 from consumer.events import SourceRef
 from consumer.kafka import ClientErrors, dead_letter_headers, kafka_error, to_ref
 from consumer.metrics import Health
-from consumer.pipeline import DeadLetter, Outcome, Pending, Pipeline, Produced, Skipped
+from consumer.pipeline import DeadLetter, Disputed, Outcome, Pending, Pipeline, Produced, Skipped
 from consumer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ _CALL_STUCK_S = 3 * _TXN_TIMEOUT_S
 # never returned. Waiting for the commit, as before, leaves the rebalance for after it.
 _READ_DURING_COMMIT_S = 1.0
 _LAG_EVERY_S = 5.0
-_SETTLED = (Produced, DeadLetter, Skipped)  # a tuple: isinstance on an X | Y is slower
+_SETTLED = (Produced, DeadLetter, Skipped, Disputed)  # a tuple: isinstance on an X | Y is slower
 _DLQ_LOGS_PER_MINUTE = 100
 
 
@@ -131,8 +131,16 @@ class Runner:
         health: Health,
         on_commit: Callable[[dict[TP, int]], None] | None = None,
         client_errors: ClientErrors | None = None,
+        offset_note: Callable[[], str] | None = None,
+        on_assigned_notes: Callable[[list[str | None]], None] | None = None,
     ) -> None:
+        """``offset_note``: state committed with every transaction's offsets, as each
+        partition's offset metadata (the difficulty curriculum's levels);
+        ``on_assigned_notes``: given the notes committed for partitions as they are
+        assigned, so that state follows its partitions across restarts and rebalances."""
         self._s = settings
+        self._offset_note = offset_note
+        self._on_assigned_notes = on_assigned_notes
         self._pipeline = pipeline
         self._consumer = consumer
         self._producer = producer
@@ -467,7 +475,9 @@ class Runner:
         except _Abort as exc:
             await self._abort(str(exc))
             return 0
-        done = _on_thread(self._end_transaction, batch, self._consumer.consumer_group_metadata())
+        done = _on_thread(
+            self._end_transaction, batch, self._consumer.consumer_group_metadata(), self._note()
+        )
         self._committing = _Committing(batch, done, started)
         return sum(len(entries) for _, entries, _ in batch)
 
@@ -545,7 +555,7 @@ class Runner:
         """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
         started = time.monotonic()
         self._write(batch)
-        self._end_transaction(batch, self._consumer.consumer_group_metadata())
+        self._end_transaction(batch, self._consumer.consumer_group_metadata(), self._note())
         m.COMMIT_SECONDS.observe(time.monotonic() - started)
 
     def _write(self, batch: Batch) -> None:
@@ -556,12 +566,18 @@ class Runner:
             for entry in entries:
                 self._produce_outcome(entry)
 
-    def _end_transaction(self, batch: Batch, group_metadata: Any) -> float:
+    def _note(self) -> str | None:
+        return self._offset_note() if self._offset_note is not None else None
+
+    def _end_transaction(self, batch: Batch, group_metadata: Any, note: str | None = None) -> float:
         """Add the batch's offsets to the open transaction and commit it (blocking, on a
         thread: the producer is not used by anything else until this returns); returns when
-        the commit returned."""
+        the commit returned. ``note``: each offset's metadata (taken on the loop)."""
         p = self._producer
-        offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
+        if note is None:
+            offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
+        else:
+            offsets = [TopicPartition(t, part, offset, note) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
         # leaves stale group metadata; abort, poll (which rejoins the group), write again.
         self._call(
@@ -577,6 +593,8 @@ class Runner:
                 self._produce(self._s.output_topic, out.key, value, None)
         elif isinstance(out, DeadLetter):
             self._produce(self._s.dlq_topic, ref.key, ref.value, dead_letter_headers(ref, out))
+        elif isinstance(out, Disputed) and self._s.disputed_topic:
+            self._produce(self._s.disputed_topic, out.key, out.value, None)
 
     def _produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[Any] | None
@@ -771,6 +789,12 @@ class Runner:
         m.ASSIGNED.set(len(self._queues))
         if partitions:
             log.info("assigned %s", _names(partitions))
+            if self._on_assigned_notes is not None:
+                try:
+                    noted = consumer.committed(partitions, 10)
+                    self._on_assigned_notes([c.metadata for c in noted])
+                except KafkaException as exc:
+                    log.warning("committed offsets' notes not read at assignment: %s", exc)
             if log.isEnabledFor(logging.DEBUG):
                 got = consumer.committed(partitions, 10)
                 log.debug("committed at assignment: %s", [(c.partition, c.offset) for c in got])
@@ -856,6 +880,8 @@ def _count(entries: list[Entry], now: float) -> None:
             others[m.DEAD_LETTERS, (out.stage, out.reason)] += 1
         elif isinstance(out, Skipped):
             others[m.RECORDS, (out.why.value,)] += 1
+        elif isinstance(out, Disputed):
+            others[m.RECORDS, ("judge_prefers_wrong",)] += 1
         ts = entry.ref.timestamp_ms
         if ts > 0:
             latency = now - ts / 1000

@@ -14,7 +14,7 @@ import math
 import re
 from typing import Final
 
-__all__ = ["LEVELS", "closer_reasoning", "subtle_phi"]
+__all__ = ["LEVELS", "closer_reasoning", "subtle_phi", "subtlety_request"]
 
 #: Subtlety levels 0 (obvious) .. LEVELS - 1 (subtle).
 LEVELS: Final = 5
@@ -54,3 +54,23 @@ def closer_reasoning(wrong: str, correct: str, level: int) -> str:
     if len(first) > _LEAD_MAX:
         first = first[: _LEAD_MAX - 1].rstrip() + "…"
     return f"{first} {wrong}"
+
+
+#: What each level asks of a model, in its words.
+_ASKS: Final = (
+    "an obvious mistake: a wrong score far from the correct one, with a flaw a careful "
+    "reader sees at once",
+    "a clear mistake: the wrong score well away from the correct one",
+    "a moderate mistake: the wrong score nearer the correct one, the reasoning right about "
+    "most of the facts",
+    "a subtle mistake: the wrong score close to the correct one, the reasoning agreeing "
+    "with the correct one on the facts and going astray at one point",
+    "a very subtle mistake: the wrong score as close to the correct one as allowed, the "
+    "reasoning as careful as the correct one and wrong in one step only",
+)
+
+
+def subtlety_request(level: int) -> str:
+    """The line that asks the generator's model for a level (bounded to the known ones)."""
+    level = min(max(level, 0), LEVELS - 1)
+    return f"Subtlety: <subtlety>{level} of {LEVELS - 1}</subtlety>. Make it {_ASKS[level]}.\n"
