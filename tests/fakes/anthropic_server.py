@@ -29,7 +29,10 @@ Behaviours (``then`` = the next N requests, ``during`` = for the next T seconds;
 Judge requests (the judge's user message carries a ``<pair>``) have their own rules,
 ``judge_then`` and ``judge_during``, so a test scripts verdicts without disturbing the
 generator's: by default the judge answers right, and ``prefer_wrong`` makes it choose the
-other evaluation; the error behaviours (``refusal``, ``overloaded``, ...) apply as they are.
+other evaluation (with ``when_right_is="A"``, only in the order where the right one is A);
+the error behaviours (``refusal``, ``overloaded``, ...) apply as they are. ``judge_by(text,
+behaviour)`` gives every judge request whose pair contains ``text`` that behaviour, ahead of
+the other rules: a verdict scripted per event, whatever order concurrent calls arrive in.
 The fake knows which evaluation is right because it wrote the wrong one (its reasoning
 starts with ``(fake``); where neither or both do, it takes A as right.
 
@@ -210,6 +213,7 @@ class FakeAnthropic:
         self._windows: list[Rule] = []
         self._judge_rules: deque[Rule] = deque()
         self._judge_windows: list[Rule] = []
+        self._judge_by: dict[str, Rule] = {}
         self._requests: list[Recorded] = []
         self._state = _State(latency_s=latency_s)
         self._in_flight = 0
@@ -279,6 +283,12 @@ class FakeAnthropic:
         with self._lock:
             self._judge_rules.append(Rule(behaviour, params, times=times))
 
+    def judge_by(self, text: str, behaviour: str, **params: Any) -> None:
+        """Every judge request whose ``<pair>`` contains ``text`` gets ``behaviour``."""
+        _check(behaviour)
+        with self._lock:
+            self._judge_by[text] = Rule(behaviour, params)
+
     def judge_during(self, behaviour: str, seconds: float, **params: Any) -> None:
         """Every judge request in the next ``seconds`` gets ``behaviour``."""
         _check(behaviour)
@@ -307,6 +317,7 @@ class FakeAnthropic:
             self._windows.clear()
             self._judge_rules.clear()
             self._judge_windows.clear()
+            self._judge_by.clear()
             self._requests.clear()
             self._state = _State(latency_s=self._default_latency)
             self._wake.set()
@@ -370,8 +381,11 @@ class FakeAnthropic:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _next_rule(self, judging: bool = False) -> Rule:
+    def _next_rule(self, judging: bool = False, pair: str = "") -> Rule:
         with self._lock:
+            for text, rule in self._judge_by.items():
+                if judging and text in pair:
+                    return rule
             now = time.monotonic()
             windows = self._judge_windows if judging else self._windows
             windows[:] = [w for w in windows if w.until is not None and w.until > now]
@@ -391,7 +405,8 @@ class FakeAnthropic:
             return Rule("ok", {})
 
     def _messages(self, h: _Handler, body: dict[str, Any]) -> None:
-        rule = self._next_rule(judging=_PAIR.search("\n".join(_texts(body, "user"))) is not None)
+        pair = _PAIR.search("\n".join(_texts(body, "user")))
+        rule = self._next_rule(pair is not None, pair.group(1) if pair else "")
         with self._lock:
             self._requests.append(
                 Recorded(
@@ -443,7 +458,8 @@ class FakeAnthropic:
         text_in = "\n".join(_texts(body, "user"))
         pair = _PAIR.search(text_in)
         if pair is not None:
-            answer = self.verdict_for(pair.group(1), right=b != "prefer_wrong")
+            wrong_when = p.get("when_right_is") if b == "prefer_wrong" else None
+            answer = self.verdict_for(pair.group(1), b != "prefer_wrong", wrong_when)
         else:
             answer = self.answer_for(body)
         if b == "answer" and pair is None:
@@ -475,14 +491,17 @@ class FakeAnthropic:
         return 200, message, headers
 
     @staticmethod
-    def verdict_for(pair_json: str, right: bool) -> dict[str, Any]:
-        """The judge's answer for a ``<pair>``: the right letter, or the other one."""
+    def verdict_for(pair_json: str, right: bool, wrong_when: str | None = None) -> dict[str, Any]:
+        """The judge's answer for a ``<pair>``: the right letter, or the other one (only when
+        the right one is ``wrong_when``, if given)."""
         letter = "A"
         with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
             pair = json.loads(pair_json)
             fake = [str(pair[x]["reasoning"]).startswith("(fake") for x in ("A", "B")]
             if fake == [True, False]:
                 letter = "B"
+        if wrong_when is not None and letter != wrong_when:
+            right = True
         if not right:
             letter = "B" if letter == "A" else "A"
         return {"reason": f"(fake judge) {letter} scores what the state shows.", "better": letter}
