@@ -82,7 +82,7 @@ class BatchHistogram:
 RECORDS = Counter(
     "selftaught_records_consumed",
     "Input records by outcome: qualified, below_delta, not_score, sampled_out, invalid, "
-    "dead_lettered (counted when their outcome is committed).",
+    "dead_lettered, judge_prefers_wrong (counted when their outcome is committed).",
     ["outcome"],
 )
 PAIRS = Counter(
