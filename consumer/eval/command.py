@@ -20,11 +20,11 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import fastavro
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from consumer import schemas
 from consumer.codec import RegistryClient, read_header, without_logical_types
-from consumer.errors import ConfigError, DecodeError
+from consumer.errors import AuthFailure, ConfigError, DecodeError, Fatal
 from consumer.eval.critic import Critic, estimate_usd, system_prompt, user_prompt
 from consumer.eval.dataset import (
     Card,
@@ -151,7 +151,8 @@ def _progress(done: int, total: int) -> None:
 
 
 def main(s: Settings, args: argparse.Namespace) -> int:
-    """Run the command; prints the report. Exit 0, or 2 for a usage problem."""
+    """Run the command; prints the report. Exit 0; ``ConfigError`` (exit 2) for a usage
+    problem or refused credentials, ``Fatal`` (exit 1) when the topic cannot be read."""
     if args.k < 1 or args.concurrency < 1 or args.max_usd < 0:
         raise ConfigError(["--k and --concurrency must be at least 1, --max-usd at least 0"])
     try:
@@ -163,7 +164,10 @@ def main(s: Settings, args: argparse.Namespace) -> int:
         ) from exc  # fmt: skip
     topic = args.topic or s.output_topic
     model = args.model or s.anthropic_model
-    cards = list(read_cards(s, topic, args.timeout))
+    try:
+        cards = list(read_cards(s, topic, args.timeout))
+    except KafkaException as exc:
+        raise Fatal(f"cannot read the cards topic {topic!r}: {exc}") from exc
     pairs = pairs_from_cards(cards)
     try:
         test, memory = split(pairs, args.holdout, args.split)
@@ -197,7 +201,10 @@ def main(s: Settings, args: argparse.Namespace) -> int:
             ["no Messages API model is reachable: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL "
              "for a local server that speaks the Messages API)"]
         )  # fmt: skip
-    report = asyncio.run(_judge(s, args, setup, test, chooser, scale, prices, model))
+    try:
+        report = asyncio.run(_judge(s, args, setup, test, chooser, scale, prices, model))
+    except AuthFailure as exc:
+        raise ConfigError([str(exc)]) from exc
     if args.json:
         print(json.dumps(to_json(report), indent=1))
     else:

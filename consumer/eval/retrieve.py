@@ -13,6 +13,7 @@ It shows its cards in MemoryCI's format, so the two modes differ only in the cho
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -33,6 +34,10 @@ from consumer.eval.dataset import CALIBRATION, Card, Pair
 __all__ = ["MEMORY_TOKENS", "MemoryCIRetriever", "Retriever", "Shown", "SimilarRetriever"]
 
 Mode = Literal["memoryci", "similar"]
+
+# Both log every card they index or scan (INFO, DEBUG): thousands of lines per run.
+for _name in ("bm25s", "purpose_agent"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 #: The memory's share of a critic's prompt under MemoryCI (its homeostasis keeps about 500).
 MEMORY_TOKENS = 500
