@@ -47,7 +47,7 @@ def lift(ctx: Any) -> dict[str, Any]:
     finally:
         svc.stop()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SELFTAUGHT_")},
         "SELFTAUGHT_BOOTSTRAP_SERVERS": ctx.stack.bootstrap,
         "SELFTAUGHT_SCHEMA_REGISTRY_URL": ctx.stack.registry,
         "SELFTAUGHT_OUTPUT_TOPIC": t.output,

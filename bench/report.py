@@ -307,7 +307,9 @@ def render(res: dict[str, Any]) -> str:
     elif isinstance(ev, dict):
         for mode in ("memoryci", "similar"):
             m = ev.get(mode) or {}
-            if "lift" in m:
+            if "error" in m:
+                out.append(f"eval {mode}: FAILED: {m['error'][:300]}")
+            elif "lift" in m:
                 low, high = m["lift_95"]
                 out.append(
                     f"eval {mode}: {m['model']}, {m['judged']} pairs judged, accuracy "
