@@ -101,6 +101,9 @@ def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
                 if msg.error() is not None:
                     continue
                 part, offset = msg.partition() or 0, msg.offset() or 0
+                if offset >= ends[part]:  # written after the start: not this evaluation's
+                    done.add(part)
+                    continue
                 if offset + 1 >= ends[part]:
                     done.add(part)
                 try:
