@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +49,8 @@ def _topic(stack: Stack) -> str:
 
 
 def _produce(
-    stack: Stack, topic: str, cards: list[MemoryCard], *, aborted: list[MemoryCard] = ()
-) -> None:  # type: ignore[assignment]
+    stack: Stack, topic: str, cards: list[MemoryCard], *, aborted: Sequence[MemoryCard] = ()
+) -> None:
     """The cards in one committed transaction, ``aborted`` in one that is rolled back."""
     schema_id = RegistryClient(stack.registry).register(
         schemas.subject(topic), schemas.text(schemas.MEMORY_CARD)
@@ -116,7 +116,7 @@ def _eval(
 
 
 @pytest.fixture
-def run_eval(stack, fake, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+def run_eval(stack, fake, monkeypatch, capsys):
     """The command in this process: (exit code, stdout) for a topic and arguments."""
 
     def run(topic: str, *args: str) -> tuple[int, str]:
@@ -164,14 +164,14 @@ def card_aware(text: str) -> dict[str, str]:
     return {"better": right if own_tag in _memory(text) else "AB".replace(right, "")}
 
 
-def _run(run_eval, fake, topic, critic: Callable[[str], Any], *args: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _run(run_eval, fake, topic, critic: Callable[[str], Any], *args: str) -> dict[str, Any]:
     fake.script(critic)
     code, out = run_eval(topic, "--json", *args)
     assert code == 0
     return json.loads(out)
 
 
-def test_a_critic_that_always_answers_a_scores_zero(run_eval, fake, cards_topic) -> None:  # type: ignore[no-untyped-def]
+def test_a_critic_that_always_answers_a_scores_zero(run_eval, fake, cards_topic) -> None:
     topic, _ = cards_topic
     r = _run(run_eval, fake, topic, always_a, "--retrieval", "similar")
     assert r["setup"]["cards"] == 80 and r["setup"]["test_pairs"] == 10  # nothing aborted read
@@ -185,7 +185,7 @@ def test_a_critic_that_always_answers_a_scores_zero(run_eval, fake, cards_topic)
 
 def test_an_oracle_has_no_lift_and_the_report_files_are_written(
     run_eval, fake, cards_topic, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     topic, _ = cards_topic
     md, png = tmp_path / "eval.md", tmp_path / "eval.png"
     r = _run(run_eval, fake, topic, oracle, "--markdown", str(md), "--plot", str(png))
@@ -206,7 +206,7 @@ def test_an_oracle_has_no_lift_and_the_report_files_are_written(
 @pytest.mark.parametrize("mode", ["similar", "memoryci"])
 def test_lift_is_the_share_of_pairs_shown_a_card_of_their_kind(
     run_eval, fake, cards_topic, mode
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     topic, tags = cards_topic
     r = _run(run_eval, fake, topic, card_aware, "--retrieval", mode)
     o = r["overall"]
@@ -226,7 +226,7 @@ def test_lift_is_the_share_of_pairs_shown_a_card_of_their_kind(
         assert not any(tags[c] == (p["purpose"], "scale_inconsistency") for c in p["shown"])
 
 
-def test_cards_of_the_test_pairs_events_and_steps_are_never_shown(stack, run_eval, fake) -> None:  # type: ignore[no-untyped-def]
+def test_cards_of_the_test_pairs_events_and_steps_are_never_shown(stack, run_eval, fake) -> None:
     """The memory holds only cards of the test pairs' own events and trace steps: none shows."""
     test = [
         pair_cards(i, "ship", MistakeType.SYCOPHANCY, created_at_ms=2_000_000_000_000 + i)
@@ -258,7 +258,7 @@ def test_cards_of_the_test_pairs_events_and_steps_are_never_shown(stack, run_eva
 
 def test_the_spend_limit_stops_the_run_before_the_call_that_would_pass_it(
     run_eval, fake, cards_topic
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     topic, _ = cards_topic
     # The fake's usage: 900 input, 120 output, 600 cache-read tokens = $0.00468 a call.
     per_call = (900 * 3.0 + 120 * 15.0 + 600 * 0.30) / 1e6
@@ -272,7 +272,7 @@ def test_the_spend_limit_stops_the_run_before_the_call_that_would_pass_it(
     assert code == 0 and "STOPPED EARLY: stopped by --max-usd 0.02" in out
 
 
-def test_a_dry_run_estimates_and_calls_nothing(stack, fake, cards_topic) -> None:  # type: ignore[no-untyped-def]
+def test_a_dry_run_estimates_and_calls_nothing(stack, fake, cards_topic) -> None:
     """As a process: ``python -m consumer eval`` is wired to the command."""
     topic, _ = cards_topic
     done = _eval(stack, fake, topic, "--dry-run", "--retrieval", "similar")

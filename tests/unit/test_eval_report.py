@@ -19,7 +19,7 @@ from consumer.generate.anthropic_transport import Reply
 from tests.unit.eval_factories import pair_cards, record
 
 
-def _pair(i: int = 1, purpose: str = "ship"):  # type: ignore[no-untyped-def]
+def _pair(i: int = 1, purpose: str = "ship"):
     cards = [card_from_record(record(c)) for c in pair_cards(i, purpose, MistakeType.SYCOPHANCY)]
     return pairs_from_cards(cards)[0]
 
@@ -65,7 +65,7 @@ def test_anything_else_is_no_judgment(reply: Reply) -> None:
         parse_choice(reply)
 
 
-def _report(stopped: str | None = None):  # type: ignore[no-untyped-def]
+def _report(stopped: str | None = None):
     judgments = []
     for i in range(4):
         pair = _pair(i, "ship" if i % 2 else "docs")
