@@ -1,4 +1,5 @@
-"""Command line: ``run | demo | schemas register | dlq replay``. Parse, load settings, hand over."""
+"""Command line: ``run | demo | schemas register | dlq replay | eval | memoryci sync``.
+Parse, load settings, hand over."""
 
 from __future__ import annotations
 
@@ -31,6 +32,19 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--limit", type=int, default=None, help="at most this many records")
     rep.add_argument("--from-beginning", action="store_true", help="ignore the replay position")
     rep.add_argument("--dry-run", action="store_true", help="count, do not re-inject")
+    from consumer.eval.command import add_arguments as eval_arguments
+
+    eval_arguments(sub.add_parser("eval", help="measure whether the cards make a critic better"))
+    mci = sub.add_parser("memoryci", help="purpose-agent's MemoryCI (the [memoryci] extra)")
+    mci_sub = mci.add_subparsers(dest="action", required=True)
+    syn = mci_sub.add_parser("sync", help="submit the cards topic to MemoryCI, printing verdicts")
+    syn.add_argument("--store", required=True, help="the MemoryStore's JSON file")
+    syn.add_argument(
+        "--idle-exit",
+        type=float,
+        default=10.0,
+        help="return after this many seconds with no card to read (10); 0: run until stopped",
+    )
     return p
 
 
@@ -47,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         for v in (s.anthropic_api_key, s.schema_registry_password)
         if v is not None
     ] + [v for k, v in s.kafka_extra.items() if settings.mask_kafka_value(k, v) == "***"]
-    # The demo prints its results on stdout; its log goes to stderr so the two stay apart.
-    stream = sys.stderr if args.command == "demo" else sys.stdout
+    # The demo and eval print their results on stdout; their log goes to stderr.
+    stream = sys.stderr if args.command in ("demo", "eval") else sys.stdout
     logs.setup(s.log_format, s.log_level, secrets, stream)
     try:
         if args.command == "run":
@@ -66,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
             for subject, schema_id in ids.items():
                 print(f"{subject}: schema id {schema_id}")
             return 0
+        if args.command == "memoryci":
+            from consumer import memoryci
+
+            report = memoryci.sync(s, args.store, idle_exit_s=args.idle_exit or None)
+            print(
+                f"read {report.read} cards: {report.quarantined} passed MemoryCI's immune scan "
+                f"(quarantined), {report.rejected} rejected, {report.already_held} already held"
+            )
+            return 0
         if args.command == "dlq":
             from consumer import dlq
 
@@ -77,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                 from_beginning=args.from_beginning,
                 dry_run=args.dry_run,
             )
+        if args.command == "eval":
+            from consumer.eval import command
+
+            return command.main(s, args)
     except ConfigError as exc:
         for line in exc.lines:
             print(f"selftaught: configuration error: {line}", file=sys.stderr)

@@ -11,7 +11,8 @@ Behaviours (``then`` = the next N requests, ``during`` = for the next T seconds;
 
 ========================  ==================================================================
 ``ok``                    a valid answer (after ``latency_s``)
-``answer``                200 with a given answer: ``phi``, ``reasoning``, ``mistake_type``
+``answer``                200 with a given answer: ``phi``, ``reasoning``, ``mistake_type``,
+                          ``why_wrong``, ``lesson``
 ``throttle``              429 ``rate_limit_error`` with ``retry-after`` (``retry_after`` s)
 ``overloaded``            529 ``overloaded_error``
 ``server_error``          500 ``api_error``
@@ -53,6 +54,10 @@ From another process: ``python -m tests.fakes.anthropic_server --port 8089`` and
 
 ``GET /_control`` answers the request count, the in-flight high-water mark and the rules.
 
+A scripted model for other prompts (the critic ``selftaught eval`` asks): ``fake.script(fn)``
+makes every ``ok`` answer ``fn(user_text)``, a JSON-able object, instead of a wrong
+evaluation; ``fake.script(None)`` or ``reset`` turns it off.
+
 Every ``/v1/messages`` request is recorded (``fake.requests``: body, lower-cased headers, the
 behaviour it got), so tests can assert what was sent. ``fake.configure`` sets the latency,
 the ``usage`` answered and the ``anthropic-ratelimit-*`` headers; ``fake.reset`` forgets all
@@ -70,6 +75,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -220,6 +226,7 @@ class FakeAnthropic:
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._script: Callable[[str], Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -310,9 +317,16 @@ class FakeAnthropic:
             if ratelimit is not None:
                 self._state.ratelimit.update(ratelimit)
 
-    def reset(self) -> None:
-        """Forget rules, recorded requests and configuration."""
+    def script(self, answer: Callable[[str], Any] | None) -> None:
+        """Answer every ``ok`` request with ``answer(user_text)`` (JSON) instead; ``None``
+        goes back to wrong evaluations."""
         with self._lock:
+            self._script = answer
+
+    def reset(self) -> None:
+        """Forget rules, recorded requests, configuration and the script."""
+        with self._lock:
+            self._script = None
             self._rules.clear()
             self._windows.clear()
             self._judge_rules.clear()
@@ -457,9 +471,12 @@ class FakeAnthropic:
             )
         text_in = "\n".join(_texts(body, "user"))
         pair = _PAIR.search(text_in)
+        script = self._script
         if pair is not None:
             wrong_when = p.get("when_right_is") if b == "prefer_wrong" else None
             answer = self.verdict_for(pair.group(1), b != "prefer_wrong", wrong_when)
+        elif script is not None and b == "ok":
+            answer = script(text_in)
         else:
             answer = self.answer_for(body)
         if b == "answer" and pair is None:
@@ -467,6 +484,8 @@ class FakeAnthropic:
                 "wrong_phi_after": p.get("phi", answer["wrong_phi_after"]),
                 "wrong_reasoning": p.get("reasoning", answer["wrong_reasoning"]),
                 "mistake_type": p.get("mistake_type", answer["mistake_type"]),
+                "why_wrong": p.get("why_wrong", answer["why_wrong"]),
+                "lesson": p.get("lesson", answer["lesson"]),
             }
         text = json.dumps(answer)
         stop_reason = "end_turn"
@@ -531,6 +550,9 @@ class FakeAnthropic:
             "wrong_phi_after": round(phi, 2),
             "wrong_reasoning": f"(fake {mistake}) The step clearly deserves {phi:.2f}.",
             "mistake_type": mistake,
+            "why_wrong": f"(fake) It makes the {mistake} mistake on this step.",
+            "lesson": f"(fake) The wrong evaluation made the {mistake} mistake; score what "
+            "the state after shows.",
         }
 
 
