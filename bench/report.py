@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report_sections import (
+    eval_section,
     latency_section,
     llm_section,
     memory_section,
@@ -64,24 +65,8 @@ def render(res: dict[str, Any]) -> str:
         out.extend(scale_out_section(sc))
 
     ev = res.get("eval")
-    if isinstance(ev, dict) and "skipped" in ev:
-        out.append(f"eval: {ev['skipped']}")
-        out.append("")
-    elif isinstance(ev, dict):
-        for mode in ("memoryci", "similar"):
-            m = ev.get(mode) or {}
-            if "error" in m:
-                out.append(f"eval {mode}: FAILED: {m['error'][:300]}")
-            elif "lift" in m:
-                low, high = m["lift_95"]
-                out.append(
-                    f"eval {mode}: {m['model']}, {m['judged']} pairs judged, accuracy "
-                    f"{_fmt(m['accuracy_without'], 3)} -> {_fmt(m['accuracy_with'], 3)}, lift "
-                    f"{_fmt(m['lift'], 3)} [{_fmt(low, 3)}, {_fmt(high, 3)}], McNemar p "
-                    f"{_fmt(m['mcnemar_p'], 3)}, ${_fmt(m['cost_usd'], 3)}"
-                    + (f" ({m['stopped']})" if m.get("stopped") else "")
-                )
-        out.append("")
+    if isinstance(ev, dict):
+        out.extend(eval_section(ev))
 
     for key in ("throughput", "memory", "llm", "latency", "scale_out", "eval"):
         sec = res.get(key)
