@@ -15,8 +15,8 @@ import subprocess
 import sys
 from typing import Any
 
-from bench.procs import ROOT
-from tests.integration.harness import Topics, create_topics, produce_mixed, wait_until_committed
+from testkit.stack import ROOT, Topics, create_topics
+from tests.integration.harness import produce_mixed, wait_until_committed
 
 #: Events in the stream (about half qualify), and the spend limit per retrieval mode.
 EVENTS = 600

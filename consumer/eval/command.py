@@ -75,14 +75,7 @@ def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
     registry = _registry(s)
     reader = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.MEMORY_CARD)))
     writers: dict[int, Any] = {}
-    consumer = Consumer(
-        {
-            **s.admin_config(),
-            "group.id": f"{s.group_id}-eval-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = Consumer(s.reader_config(f"{s.group_id}-eval-{uuid.uuid4().hex[:8]}"))
     skipped = 0
     try:
         meta = consumer.list_topics(topic, timeout=15).topics.get(topic)

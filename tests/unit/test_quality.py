@@ -15,7 +15,7 @@ def test_mypy_strict_on_the_package() -> None:
 
 
 def test_ruff() -> None:
-    paths = [p for p in ("consumer", "tests", "bench") if (ROOT / p).is_dir()]
+    paths = [p for p in ("consumer", "tests", "bench", "testkit") if (ROOT / p).is_dir()]
     run = subprocess.run(
         [sys.executable, "-m", "ruff", "check", *paths],
         cwd=ROOT,
