@@ -48,7 +48,8 @@ _IDLE_TICK_S = 0.005  # sleep when consume() returned nothing: latency vs idle C
 # the rebalance for after it.
 _READ_DURING_COMMIT_S = 1.0
 _LAG_EVERY_S = 5.0
-_KNOWN_AT_ONCE = (Produced, DeadLetter, Skipped, Disputed)  # a tuple: isinstance on an X | Y is slower
+# A tuple: isinstance on an X | Y is slower.
+_KNOWN_AT_ONCE = (Produced, DeadLetter, Skipped, Disputed)
 
 
 class Runner:
