@@ -52,13 +52,22 @@ log = logging.getLogger(__name__)
 TP = tuple[str, int]
 _BATCH = 500  # records taken per consume() call
 _IDLE_TICK_S = 0.005  # sleep when consume() returned nothing: latency vs idle CPU
-_TXN_TIMEOUT_S = 30.0  # per librdkafka transactional call; retriable errors are retried
+# One attempt of a librdkafka transactional call; a retriable error (a timeout included) is
+# retried, or, for the offsets, aborts the transaction. A coordinator that moves answers
+# within a few seconds; 10 s keeps a partition's longest stall under 30 s (the stuck bound
+# below, then a new producer).
+_TXN_TIMEOUT_S = 10.0
 _ABORTS_BEFORE_REWIND = 3
-# A transactional call still blocked this long after its own timeout is stuck, not slow:
-# librdkafka's send_offsets_to_transaction can ignore its timeout while the group
-# coordinator is unreachable (confluentinc/librdkafka#5456) and never return. The process
-# exits; the restart's init_transactions fences and aborts what was open.
-_CALL_STUCK_S = 3 * _TXN_TIMEOUT_S
+# An attempt still blocked this long after it began is stuck, not slow: librdkafka's
+# send_offsets_to_transaction ignores its timeout (confluentinc/librdkafka#5456) and waits
+# for ever for a group coordinator whose broker left the cluster's metadata, as a broker
+# shut down cleanly does in a rolling restart (#5511; both open in librdkafka 2.16). Nothing
+# from the client wakes it, so the producer is replaced (_replace_producer).
+_STUCK_AFTER_S = _TXN_TIMEOUT_S + 5.0
+# Each replacement leaves a thread blocked in librdkafka with its producer; past this many a
+# restart is cleaner.
+_REPLACEMENTS_BEFORE_EXIT = 5
+_ABORT_GIVE_UP_S = 90.0  # an abort still failing this long after the broker came back
 # How long the loop reads on while a commit waits for the broker (they take 7-30 ms at full
 # speed). A commit slower than this means the broker is slow or away: reading on would only
 # fill the window, and a rebalance taken meanwhile is worse. Seen in the fault suite (broker
@@ -81,6 +90,8 @@ def _on_thread(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[
     future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
         try:
             future.set_result(fn(*args))
         except BaseException as exc:  # handed to whoever waits
@@ -107,6 +118,11 @@ class _Abort(Exception):
     """The transaction must be aborted (librdkafka said txn_requires_abort)."""
 
 
+class _Stuck(Fatal):
+    """A transactional call blocked far past its timeout: the producer must be replaced
+    (where nothing can replace it, the process exits, as for any Fatal)."""
+
+
 Batch = list[tuple[TP, list[Entry], int]]
 
 
@@ -131,7 +147,10 @@ class Runner:
         health: Health,
         on_commit: Callable[[dict[TP, int]], None] | None = None,
         client_errors: ClientErrors | None = None,
+        new_producer: Callable[[], Producer] | None = None,
     ) -> None:
+        """``new_producer`` makes a producer like ``producer`` (the same transactional.id),
+        to replace one stuck inside librdkafka; without it a stuck call ends the process."""
         self._s = settings
         self._pipeline = pipeline
         self._consumer = consumer
@@ -154,6 +173,9 @@ class Runner:
         self._in_call: tuple[str, float] | None = None  # the librdkafka call under way, since
         self._lag_task: asyncio.Future[None] | None = None
         self._committing: _Committing | None = None  # at most one transaction at a time
+        self._new_producer = new_producer
+        self._abandoned: list[Producer] = []  # replaced while stuck; never closed (see there)
+        self._rewind_due = False  # a producer was replaced inside a rebalance callback
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -207,6 +229,12 @@ class Runner:
         next_lag = 0.0
         while not self._stopping:
             msgs = self._poll()
+            if self._rewind_due:
+                # What was in flight may be committed already (see _replace_producer): read
+                # again from the committed offsets; these records come again after the seek.
+                self._rewind_due = False
+                self._rewind()
+                continue
             for msg in msgs:
                 self._accept(msg)
             committing = self._committing
@@ -482,25 +510,32 @@ class Runner:
             self._committing = None
             await self._abort(str(exc))
             return
+        except _Stuck as exc:
+            self._committing = None
+            await self._replace_producer(str(exc))
+            return
         self._committing = None
         self._commit_done(committing, committing.done.result())
 
-    def _settle_commit_now(self) -> None:
-        """``_settle_commit`` inside a rebalance callback, where nothing can be awaited."""
+    def _settle_commit_now(self) -> bool:
+        """``_settle_commit`` inside a rebalance callback, where nothing can be awaited;
+        False if the producer had to be replaced (what is in flight may be committed)."""
         committing, self._committing = self._committing, None
         if committing is None:
-            return
+            return True
         try:
-            ended = committing.done.result(timeout=_CALL_STUCK_S)
-        except concurrent.futures.TimeoutError as exc:
-            raise Fatal(f"a commit has not returned after {_CALL_STUCK_S:.0f}s") from exc
+            ended = self._wait_unless_stuck(committing.done)
+        except _Stuck as exc:
+            self._replace_producer_now(str(exc))
+            return False
         except _Abort as exc:
             # Its outcomes are still queued: whatever the revoke commits next includes them.
             m.TRANSACTIONS.labels("aborted").inc()
             log.warning("transaction aborted: %s", exc)
             self._call(self._producer.abort_transaction, _TXN_TIMEOUT_S)
-            return
+            return True
         self._commit_done(committing, ended)
+        return True
 
     def _commit_done(self, committing: _Committing, ended: float) -> None:
         m.COMMIT_SECONDS.observe(ended - committing.started)
@@ -530,9 +565,55 @@ class Runner:
             # call waits for the broker (init_transactions at start) shows nowhere else.
             self._producer.poll(0)
             self._check_login()
-            call = self._in_call
-            if call is not None and time.monotonic() - call[1] > _CALL_STUCK_S:
-                raise Fatal(f"{call[0]} has not returned after {_CALL_STUCK_S:.0f}s")
+            self._raise_if_stuck(task)
+
+    def _raise_if_stuck(self, waiting: asyncio.Future[Any] | None = None) -> None:
+        call = self._in_call
+        if call is not None and time.monotonic() - call[1] > _STUCK_AFTER_S:
+            if waiting is not None:
+                # Nobody awaits it any more; should the call ever end, its result is moot.
+                waiting.cancel()
+            raise _Stuck(f"{call[0]} has not returned after {_STUCK_AFTER_S:.0f}s")
+
+    def _wait_unless_stuck(self, done: concurrent.futures.Future[float]) -> float:
+        """``done``'s result, waited for without the event loop (in a rebalance callback)."""
+        while True:
+            try:
+                return done.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                self._raise_if_stuck()
+
+    async def _replace_producer(self, why: str) -> None:
+        """Leave a producer whose call is stuck in librdkafka; go on with a new one.
+
+        The new producer's init_transactions fences the old one: the broker ends its open
+        transaction (committed, if its commit had reached the coordinator, else aborted)
+        and accepts nothing more from it. Which one happened shows in the committed offsets,
+        so every partition rewinds to them: what was in flight is read and done again.
+        """
+        self._swap_producer(why)
+        await self._while_alive(
+            _off_loop(self._call, self._producer.init_transactions, _TXN_TIMEOUT_S)
+        )
+        self._rewind()
+
+    def _replace_producer_now(self, why: str) -> None:
+        """``_replace_producer`` inside a rebalance callback: the rewind is left to the loop."""
+        self._swap_producer(why)
+        self._call(self._producer.init_transactions, _TXN_TIMEOUT_S)
+        self._rewind_due = True
+
+    def _swap_producer(self, why: str) -> None:
+        if self._new_producer is None or len(self._abandoned) >= _REPLACEMENTS_BEFORE_EXIT:
+            raise Fatal(why)
+        m.TRANSACTIONS.labels("aborted").inc()
+        log.warning("%s (librdkafka#5511): replacing the producer, rewinding to the commit", why)
+        # Not closed: its stuck call holds it, and closing would wait for that call. Kept
+        # referenced, so it is not freed (and flushed) under the thread either.
+        self._abandoned.append(self._producer)
+        self._producer = self._new_producer()
+        self._in_call = None
+        self._aborts_in_a_row = 0
 
     def _check_login(self) -> None:
         # Wrong credentials do not fix themselves: exit (1) with the reason instead of
@@ -542,10 +623,12 @@ class Runner:
             raise Fatal(f"Kafka refused our credentials: {why}")
 
     def _transact(self, batch: Batch) -> None:
-        """One transaction: the batch's outputs and its offsets, or nothing (blocking)."""
+        """One transaction: the batch's outputs and its offsets, or nothing (blocking; in a
+        rebalance callback). Its broker calls run on a thread, so a stuck one is seen."""
         started = time.monotonic()
         self._write(batch)
-        self._end_transaction(batch, self._consumer.consumer_group_metadata())
+        group_metadata = self._consumer.consumer_group_metadata()
+        self._wait_unless_stuck(_on_thread(self._end_transaction, batch, group_metadata))
         m.COMMIT_SECONDS.observe(time.monotonic() - started)
 
     def _write(self, batch: Batch) -> None:
@@ -600,7 +683,7 @@ class Runner:
         delay = 0.1
         first = time.monotonic()
         while True:
-            self._in_call = (fn.__name__, time.monotonic())
+            call = self._in_call = (fn.__name__, time.monotonic())
             try:
                 return fn(*args)
             except KafkaException as exc:
@@ -618,7 +701,8 @@ class Runner:
                     continue
                 raise self._classify(exc, fn.__name__) from exc
             finally:
-                self._in_call = None
+                if self._in_call is call:  # else a replaced producer's call, ending late
+                    self._in_call = None
 
     @staticmethod
     def _classify(exc: KafkaException, what: str) -> Exception:
@@ -639,13 +723,17 @@ class Runner:
         log.warning("transaction aborted (%d in a row): %s", self._aborts_in_a_row, why)
         # An abort that keeps timing out after the broker is back is librdkafka's coordinator
         # state stuck (seen here after a broker restart): exit, the restart fences it.
-        await self._while_alive(
-            _off_loop(
-                functools.partial(self._call, give_up_s=_CALL_STUCK_S),
-                self._producer.abort_transaction,
-                _TXN_TIMEOUT_S,
+        try:
+            await self._while_alive(
+                _off_loop(
+                    functools.partial(self._call, give_up_s=_ABORT_GIVE_UP_S),
+                    self._producer.abort_transaction,
+                    _TXN_TIMEOUT_S,
+                )
             )
-        )
+        except _Stuck as exc:
+            await self._replace_producer(str(exc))
+            return
         if self._aborts_in_a_row >= _ABORTS_BEFORE_REWIND:
             self._rewind()
             self._aborts_in_a_row = 0
@@ -786,15 +874,23 @@ class Runner:
             # wrote is done, or, aborted, is written again here.
             # Not the positions: this runs inside consume(), which may already hold records of
             # these partitions that will never be taken; the next owner must read them.
+            # After a producer was replaced nothing is committed here: what was in flight may
+            # be committed already, and the next owner reads from the committed offsets.
+            settled = False
             try:
-                self._settle_commit_now()
+                settled = self._settle_commit_now()
             except Fatal as exc:
                 self._fatal = str(exc)
-            batch = self._collect(only=revoked, positions=False) if not self._fatal else []
+            batch = self._collect(only=revoked, positions=False) if settled else []
             if batch:
                 try:
                     self._transact(batch)
                     self._committed(batch)
+                except _Stuck as exc:
+                    try:
+                        self._replace_producer_now(str(exc))
+                    except Fatal as fatal:
+                        self._fatal = str(fatal)
                 except _Abort as exc:
                     m.TRANSACTIONS.labels("aborted").inc()
                     log.warning("commit on revoke aborted, the next owner redoes it: %s", exc)
