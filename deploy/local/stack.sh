@@ -4,10 +4,14 @@
 #   * Apicurio Registry 3.3.3, whose Confluent-compatible API is at
 #     http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7
 #
-# Usage: stack.sh up|down|status|logs [kafka|registry]
+# Usage: stack.sh up|down|status|check|logs [kafka|registry]
 #        stack.sh start-kafka|stop-kafka|start-registry|stop-registry
 #
-#   up       download once (Maven Central only), then start whatever is not running; idempotent
+#   check [kafka|registry|python ...]  the prerequisites (Linux, curl, Java 17+ and 21+, Maven
+#            before the first download, Python 3.11+ with venv, free ports), each missing one on
+#            a line of its own with where to get it; exit 1 if any is
+#   up       check the prerequisites, download once (Maven Central only), then start whatever
+#            is not running; idempotent. If it fails, it stops what it started.
 #   down     stop what this script started and delete its data, so the next `up` starts clean
 #   status   one line per component; exit 0 if all are up, 3 otherwise
 #   logs     tail the logs (all, or of one component)
@@ -85,17 +89,26 @@ secs_since() { local t=$(( $(now_ms) - $1 )); printf '%d.%01ds' $((t / 1000)) $(
 # ---------------------------------------------------------------------------------------------
 
 java_major() { # prints the feature version of the given java binary ("17", "25"; "8" for 1.8)
+  # A JDK's `release` file answers without starting a JVM (a second or more on a busy machine).
+  local home v
+  home="$(dirname "$(dirname "$(readlink -f "$1")")")"
+  if [ -f "$home/release" ]; then
+    v="$(sed -n 's/^JAVA_VERSION="\(1\.\)\{0,1\}\([0-9]*\).*/\2/p' "$home/release" | head -n1)"
+    if [ -n "$v" ]; then echo "$v"; return; fi
+  fi
   "$1" -XshowSettings:properties -version 2>&1 \
     | sed -n 's/^ *java\.specification\.version = \(1\.\)\{0,1\}\([0-9]*\).*/\2/p' | head -n1
 }
 
 # Prints the first java binary with feature version >= $1: $2 (explicit override) if given,
-# then $JAVA_HOME, `java` on PATH, then the newest JDK under /usr/lib/jvm.
+# then $JAVA_HOME, `java` on PATH, then the newest JDK under /usr/lib/jvm. On failure prints
+# why on stdout and returns 1.
 find_java() {
   local min="$1" explicit="${2:-}" cand v
   if [ -n "$explicit" ]; then
+    [ -x "$explicit" ] || { echo "$explicit is not an executable"; return 1; }
     v="$(java_major "$explicit" || true)"
-    [ -n "$v" ] && [ "$v" -ge "$min" ] || die "$explicit is Java '${v:-?}', need $min+"
+    [ -n "$v" ] && [ "$v" -ge "$min" ] || { echo "$explicit is Java ${v:-of unknown version}"; return 1; }
     echo "$explicit"; return
   fi
   local cands=()
@@ -107,24 +120,96 @@ find_java() {
     v="$(java_major "$cand" 2>/dev/null || true)"
     if [ -n "$v" ] && [ "$v" -ge "$min" ]; then echo "$cand"; return; fi
   done
+  echo "none found in JAVA_HOME, on PATH or under /usr/lib/jvm"
   return 1
 }
 
+JDK_HINT="https://adoptium.net/ or your distribution's openjdk package"
 KAFKA_JAVA_BIN=""
 kafka_java() { # sets KAFKA_JAVA_BIN (once)
   [ -n "$KAFKA_JAVA_BIN" ] && return 0
   KAFKA_JAVA_BIN="$(find_java 17 "${KAFKA_JAVA:-}")" \
-    || die "Kafka $KAFKA_VERSION needs Java 17+; none found (set KAFKA_JAVA)"
+    || die "Kafka $KAFKA_VERSION needs Java 17+ ($KAFKA_JAVA_BIN): install one ($JDK_HINT) or set KAFKA_JAVA to its bin/java"
 }
 
 REGISTRY_JAVA_BIN=""
 registry_java() { # sets REGISTRY_JAVA_BIN (once)
   [ -n "$REGISTRY_JAVA_BIN" ] && return 0
   # Apicurio Registry 3.3.x is compiled for Java 21 (class file version 65): on Java 17 it dies
-  # at boot with UnsupportedClassVersionError. This machine's default java is 17, so look for a
-  # newer JDK (e.g. /usr/lib/jvm/temurin-25-jdk-amd64).
+  # at boot with UnsupportedClassVersionError. A machine's default java is often 17, so look for
+  # a newer JDK too (e.g. /usr/lib/jvm/temurin-25-jdk-amd64).
   REGISTRY_JAVA_BIN="$(find_java 21 "${REGISTRY_JAVA:-}")" \
-    || die "Apicurio Registry $APICURIO_VERSION needs Java 21+; none found (set REGISTRY_JAVA to a java 21+ binary)"
+    || die "Apicurio Registry $APICURIO_VERSION needs Java 21+ ($REGISTRY_JAVA_BIN): install one ($JDK_HINT) or set REGISTRY_JAVA to its bin/java"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites: every one checked before anything is downloaded or started, each missing one
+# reported on a line of its own with where to get it.
+# ---------------------------------------------------------------------------------------------
+
+PROBLEMS=()
+problem() { PROBLEMS+=("$*"); }
+
+check_python() { # PYTHON (default python3) is 3.11+ and can make a virtualenv with pip
+  local py="${PYTHON:-python3}" where="https://www.python.org/downloads/ or your distribution's python3.11 and python3.11-venv"
+  if ! command -v "$py" >/dev/null 2>&1; then
+    problem "missing: Python 3.11+ (PYTHON=$py not found): install it ($where) or set PYTHON to one"
+  elif ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    problem "missing: Python 3.11+ ($py is $("$py" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo '?')): install it ($where) or set PYTHON to one"
+  elif ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
+    problem "missing: Python's venv module with ensurepip for $py: install it ($where)"
+  fi
+}
+
+check_port_free() { # PORT WHAT
+  port_open "$1" && problem "port $1 ($2) is taken by a process this script did not start: stop it or choose other ports"
+  return 0
+}
+
+# preflight kafka|registry|fetch...: what the given commands need. Exits 1 listing every
+# problem found; returns quietly when there is none.
+preflight() {
+  local what
+  case " $* " in
+    *" kafka "* | *" registry "* | *" fetch "*)
+      [ "$(uname -s)" = Linux ] || problem "this script runs on Linux only (it reads /proc); elsewhere use deploy/compose.yaml"
+      command -v curl >/dev/null 2>&1 || problem "missing: curl (the registry's readiness check): apt-get install curl, or https://curl.se/download.html"
+      for what in setsid flock; do
+        command -v "$what" >/dev/null 2>&1 || problem "missing: $what: apt-get install util-linux"
+      done
+      ;;
+  esac
+  for what in "$@"; do
+    case "$what" in
+      kafka)
+        KAFKA_JAVA_BIN="$(find_java 17 "${KAFKA_JAVA:-}")" \
+          || { problem "missing: Java 17+ for Kafka $KAFKA_VERSION ($KAFKA_JAVA_BIN): install one ($JDK_HINT) or set KAFKA_JAVA to its bin/java"; KAFKA_JAVA_BIN=""; }
+        if ! pid_alive "$KAFKA_PID" "$KAFKA_MARKER"; then
+          check_port_free "$KAFKA_PORT" KAFKA_PORT
+          check_port_free "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
+          [ -z "$KAFKA_SASL_SSL_PORT" ] || check_port_free "$KAFKA_SASL_SSL_PORT" KAFKA_SASL_SSL_PORT
+        fi
+        [ -f "$KAFKA_HOME/.complete" ] || need_mvn=1
+        ;;
+      registry)
+        REGISTRY_JAVA_BIN="$(find_java 21 "${REGISTRY_JAVA:-}")" \
+          || { problem "missing: Java 21+ for Apicurio Registry $APICURIO_VERSION ($REGISTRY_JAVA_BIN): install one ($JDK_HINT) or set REGISTRY_JAVA to its bin/java"; REGISTRY_JAVA_BIN=""; }
+        if ! pid_alive "$REGISTRY_PID" "$REGISTRY_MARKER"; then
+          check_port_free "$REGISTRY_PORT" REGISTRY_PORT
+          check_port_free "$REGISTRY_MANAGEMENT_PORT" REGISTRY_MANAGEMENT_PORT
+        fi
+        [ -f "$REGISTRY_HOME/.complete" ] || need_mvn=1
+        ;;
+      fetch) [ -f "$KAFKA_HOME/.complete" ] && [ -f "$REGISTRY_HOME/.complete" ] || need_mvn=1 ;;
+      python) check_python ;;
+    esac
+  done
+  if [ "${need_mvn:-0}" = 1 ] && ! command -v mvn >/dev/null 2>&1; then
+    problem "missing: Maven (mvn), for the one-time download from Maven Central into $CACHE_DIR: apt-get install maven, or https://maven.apache.org/download.cgi"
+  fi
+  [ "${#PROBLEMS[@]}" -eq 0 ] && return 0
+  printf '[stack] %s\n' "${PROBLEMS[@]}" >&2
+  exit 1
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +327,9 @@ stop_pid() {
     rm -f "$pidfile"; log "$name: not running"; return 0
   fi
   pid="$(cat "$pidfile")"; t0=$(now_ms)
+  # A paused (SIGSTOP) process would hold SIGTERM until continued.
   kill -TERM "$pid" 2>/dev/null || true
+  kill -CONT "$pid" 2>/dev/null || true
   for ((i = 0; i < grace * 10; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -258,7 +345,7 @@ stop_pid() {
 
 fail_start() { # NAME LOGFILES...: print the tail of the logs and exit non-zero
   local name="$1" f; shift
-  log "$name did not come up within ${STACK_TIMEOUT}s (a process still alive is left running; 'stack.sh down' stops it)"
+  log "$name did not come up within ${STACK_TIMEOUT}s"
   for f in "$@"; do
     [ -f "$f" ] || continue
     echo "----- last lines of $f -----" >&2
@@ -437,10 +524,6 @@ start_kafka() {
     log "kafka: process $(cat "$KAFKA_PID") exists but does not answer yet; waiting for it"
   else
     rm -f "$KAFKA_PID"
-    check_sasl_ssl_settings
-    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" ${KAFKA_SASL_SSL_PORT:+"$KAFKA_SASL_SSL_PORT"}; do
-      port_open "$p" && die "port $p is taken by a process this script did not start (set KAFKA_PORT/KAFKA_CONTROLLER_PORT)"
-    done
     local t0; kafka_java; t0=$(now_ms)
     write_kafka_config
     write_log4j_configs
@@ -467,6 +550,7 @@ start_kafka() {
       -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$RUN_DIR/kafka-log4j2.properties" -Dkafka.logs.dir="$LOG_DIR" \
       ${KAFKA_EXTRA[@]+"${KAFKA_EXTRA[@]}"} -cp "$KAFKA_LIB/*" kafka.Kafka "$KAFKA_CONF"
+    STARTED+=(kafka)
     log "kafka: started pid $(cat "$KAFKA_PID"), waiting for $HOST:$KAFKA_PORT ..."
     KAFKA_T0=$t0
   fi
@@ -538,9 +622,6 @@ start_registry() {
     log "registry: process $(cat "$REGISTRY_PID") exists but does not answer yet; waiting for it"
   else
     rm -f "$REGISTRY_PID"
-    for p in "$REGISTRY_PORT" "$REGISTRY_MANAGEMENT_PORT"; do
-      port_open "$p" && die "port $p is taken by a process this script did not start (set REGISTRY_PORT/REGISTRY_MANAGEMENT_PORT)"
-    done
     local t0 db_url; registry_java; t0=$(now_ms)
     local -a auth=()
     rm -f "$REGISTRY_AUTH_CONF"
@@ -576,6 +657,7 @@ start_registry() {
       -Dapicurio.rules.global.compatibility="$REGISTRY_COMPATIBILITY" \
       ${auth[@]+"${auth[@]}"} ${REGISTRY_EXTRA[@]+"${REGISTRY_EXTRA[@]}"} \
       -jar "$REGISTRY_HOME/dist/quarkus-run.jar"
+    STARTED+=(registry)
     log "registry: started pid $(cat "$REGISTRY_PID"), waiting for $REGISTRY_URL ..."
     REGISTRY_T0=$t0
   fi
@@ -603,8 +685,26 @@ lock() {
   flock 9
 }
 
+# What this invocation started: a failed `up` stops it again, so it leaves nothing running.
+STARTED=()
+undo_on_failure() {
+  local rc=$? c
+  [ "$rc" -ne 0 ] && [ "${#STARTED[@]}" -gt 0 ] || return 0
+  log "failed: stopping what this run started (${STARTED[*]})"
+  for c in "${STARTED[@]}"; do
+    case "$c" in
+      kafka) stop_pid kafka "$KAFKA_PID" "$KAFKA_MARKER" 10 ;;
+      registry) stop_pid registry "$REGISTRY_PID" "$REGISTRY_MARKER" 10 ;;
+    esac
+  done
+  exit "$rc"
+}
+
 cmd_up() {
   local t0; t0=$(now_ms)
+  preflight kafka registry
+  check_sasl_ssl_settings
+  trap undo_on_failure EXIT
   fetch_kafka
   fetch_registry
   start_kafka
@@ -644,14 +744,20 @@ usage() {
 }
 
 case "${1:-}" in
+  check)
+    shift
+    if [ "$#" -eq 0 ]; then set -- kafka registry python; fi
+    preflight "$@"
+    case " $* " in *" kafka "*) check_sasl_ssl_settings ;; esac
+    log "prerequisites present: $*" ;;
   up) lock; cmd_up ;;
   down) lock; cmd_down ;;
   status) cmd_status ;;
   logs) shift; cmd_logs "$@" ;;
-  start-kafka) lock; start_kafka ;;
+  start-kafka) lock; preflight kafka; check_sasl_ssl_settings; trap undo_on_failure EXIT; start_kafka ;;
   stop-kafka) lock; stop_kafka ;;
-  start-registry) lock; start_registry ;;
+  start-registry) lock; preflight registry; trap undo_on_failure EXIT; start_registry ;;
   stop-registry) lock; stop_registry ;;
-  fetch) lock; fetch_kafka; fetch_registry ;;
+  fetch) lock; preflight fetch; fetch_kafka; fetch_registry ;;
   *) usage ;;
 esac
