@@ -5,6 +5,8 @@ running. Every run here uses its own state dir and free ports, beside any other 
 from __future__ import annotations
 
 import os
+import random
+import re
 import shutil
 import socket
 import subprocess
@@ -176,3 +178,79 @@ def test_a_failed_up_stops_what_it_started(base: Path) -> None:
     assert processes_mentioning(str(base)) == []
     rc, _, _ = run_stack(env, "status")
     assert rc == 3
+
+
+def free_port_block(n: int) -> int:
+    """A port p with p..p+n-1 all free (a cluster's nodes take consecutive ports)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 30000)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError(f"no block of {n} free ports")
+
+
+def test_three_brokers_replicate_as_production_and_each_node_can_be_faulted(base: Path) -> None:
+    """`--brokers 3` (here KAFKA_BROKERS=3, Kafka alone): every topic three copies, two in sync;
+    one node paused, killed and restarted through the commands the fault tests use."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+    port = free_port_block(6)
+    env = stack_env(
+        base, KAFKA_BROKERS="3", KAFKA_PORT=str(port), KAFKA_CONTROLLER_PORT=str(port + 1)
+    )
+    try:
+        rc, err, _ = run_stack(env, "start-kafka", timeout=600)
+        assert rc == 0, err
+        bootstrap = subprocess.run(
+            ["bash", str(STACK_SH), "bootstrap"], env=env, capture_output=True, text=True
+        ).stdout.strip()
+        assert bootstrap == ",".join(f"127.0.0.1:{port + 2 * i}" for i in range(3))
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic("rf-default", num_partitions=3)])["rf-default"].result(60)
+        topic = ConfigResource("topic", "rf-default")
+        assert admin.describe_configs([topic])[topic].result(30)["min.insync.replicas"].value == "2"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            parts = admin.list_topics("rf-default", timeout=10).topics["rf-default"].partitions
+            if parts and all(len(p.isrs) == 3 for p in parts.values()):
+                break
+            time.sleep(0.5)
+        assert [sorted(p.replicas) for p in parts.values()] == [[1, 2, 3]] * 3
+        broker = ConfigResource("broker", "1")
+        conf = admin.describe_configs([broker])[broker].result(30)
+        for key, want in {
+            "default.replication.factor": "3",
+            "offsets.topic.replication.factor": "3",
+            "transaction.state.log.replication.factor": "3",
+            "transaction.state.log.min.isr": "2",
+        }.items():
+            assert conf[key].value == want, key
+
+        def status() -> str:
+            return subprocess.run(
+                ["bash", str(STACK_SH), "status"], env=env, capture_output=True, text=True
+            ).stdout
+
+        assert run_stack(env, "pause-kafka", "2")[0] == 0
+        assert re.search(r"^kafka-2 +paused", status(), re.M), status()
+        assert run_stack(env, "resume-kafka", "2")[0] == 0
+        assert run_stack(env, "kill-kafka", "3")[0] == 0
+        assert re.search(r"^kafka-3 +stopped", status(), re.M), status()
+        assert not [a for a in processes_mentioning(str(base)) if "kafka-server-3" in a]
+        rc, err, _ = run_stack(env, "start-kafka", "3", timeout=300)
+        assert rc == 0, err
+        assert len(re.findall(r"^kafka-\d +running", status(), re.M)) == 3, status()
+    finally:
+        run_stack(env, "down", timeout=120)
