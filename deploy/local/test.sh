@@ -3,6 +3,8 @@
 # With no arguments the unit and integration suites then run a second time on the compiled
 # build the image ships (SELFTAUGHT_COMPILED_PASS=0 skips that pass).
 set -euo pipefail
+# Every prerequisite (Java, curl, Maven, Python, free ports) first, before anything is installed.
+bash "$(dirname "${BASH_SOURCE[0]}")/stack.sh" check
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 bash deploy/local/tools.sh  # prometheus and promtool, for the alert and dashboard tests
