@@ -24,3 +24,6 @@ if [ "$#" -eq 0 ] && [ "${SELFTAUGHT_COMPILED_PASS:-1}" = 1 ]; then
   (cd "$compiled" && SELFTAUGHT_EXPECT_COMPILED=1 python -m pytest -p no:cacheprovider \
     tests/unit tests/integration)
 fi
+# The three-broker scenarios (tests/cluster: faults and the nemesis) start a cluster of their
+# own on free ports and take minutes: their own step, unless a selection of tests was asked for.
+if [ "$#" -eq 0 ]; then SELFTAUGHT_CLUSTER_TESTS=1 python -m pytest -p no:cacheprovider tests/cluster; fi
