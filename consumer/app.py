@@ -52,7 +52,7 @@ def tune_switch_interval() -> None:
     """Hand the GIL over within half a millisecond instead of five.
 
     The loop keeps reading and finishing records while a transaction commits on a thread
-    (runner.py). At full speed the loop always holds the GIL; the commit thread needs it back
+    (runner/). At full speed the loop always holds the GIL; the commit thread needs it back
     after the broker answers each of its two calls, and waits up to a switch interval each
     time. With the default, reading on was no faster than waiting for each commit; at 0.5 ms
     the service drains a backlog 10-20% faster (interleaved runs in bench/README.md:
@@ -210,11 +210,11 @@ async def _serve(
         )
         client_errors = kafka.ClientErrors()
         runner = Runner(
-            s,
-            pipeline,
-            kafka.make_consumer(s.consumer_config(), client_errors),
-            kafka.make_producer(s.producer_config(instance_id), client_errors),
-            health,
+            settings=s,
+            pipeline=pipeline,
+            consumer=kafka.make_consumer(s.consumer_config(), client_errors),
+            producer=kafka.make_producer(s.producer_config(instance_id), client_errors),
+            health=health,
             on_commit=on_commit,
             client_errors=client_errors,
         )

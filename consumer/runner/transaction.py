@@ -1,0 +1,334 @@
+"""The transaction: begin, produce, send the offsets, commit on a thread; abort; the watchdog.
+
+One transaction is open at a time. The loop begins it and produces its outputs (local calls:
+librdkafka sends them in the background); the two calls that wait for the broker, sending
+the offsets and committing, run on a thread (``start``) while the loop goes on reading and
+finishing records, and ``settle`` waits for them. An aborted transaction is written again
+from the same outcomes, which are still in the window: no generation is redone. Only when
+the same work aborts ``ABORTS_BEFORE_REWIND`` times in a row does the loop rewind.
+
+librdkafka's errors are sorted here into three kinds: retriable (the call is retried in
+place), abortable (``Abort``: abort the transaction and write it again) and fatal (``Fatal``:
+the process exits and its restart fences what was open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer, TopicPartition
+
+from consumer import metrics as m
+from consumer.errors import Fatal
+from consumer.kafka import ClientErrors, dead_letter_headers, kafka_error
+from consumer.metrics import Health
+from consumer.pipeline import DeadLetter, Produced
+from consumer.runner.status import Status
+from consumer.runner.window import Batch, Entry
+
+__all__ = [
+    "ABORTS_BEFORE_REWIND",
+    "CALL_STUCK_S",
+    "TXN_TIMEOUT_S",
+    "Abort",
+    "Committing",
+    "Transaction",
+    "off_loop",
+    "on_thread",
+]
+
+log = logging.getLogger(__name__)
+
+TXN_TIMEOUT_S = 30.0  # per librdkafka transactional call; retriable errors are retried
+ABORTS_BEFORE_REWIND = 3
+# A transactional call still blocked this long after its own timeout is stuck, not slow:
+# librdkafka's send_offsets_to_transaction can ignore its timeout while the group
+# coordinator is unreachable (confluentinc/librdkafka#5456) and never return. The process
+# exits; the restart's init_transactions fences and aborts what was open.
+CALL_STUCK_S = 3 * TXN_TIMEOUT_S
+
+
+def on_thread(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+    """Run a blocking librdkafka call on a daemon thread; its result, to await
+    (``asyncio.wrap_future``) or, in a rebalance callback, to wait for.
+
+    Not ``asyncio.to_thread``: a call stuck inside librdkafka would then keep the process
+    from exiting (the default executor is joined at shutdown), and a fatal exit must exit.
+    """
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever waits
+            future.set_exception(exc)
+
+    name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", "call")
+    threading.Thread(target=run, name=f"kafka-{name}", daemon=True).start()
+    return future
+
+
+def off_loop(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run a blocking librdkafka call on a daemon thread and await its result."""
+    return asyncio.wrap_future(on_thread(fn, *args))
+
+
+class Abort(Exception):
+    """The transaction must be aborted (librdkafka said txn_requires_abort)."""
+
+
+def classify(exc: KafkaException, what: str) -> Exception:
+    """A librdkafka error that is not retried: abort the transaction, or exit."""
+    err = kafka_error(exc)
+    if err.txn_requires_abort():
+        return Abort(f"{what}: {err.str()}")
+    return Fatal(f"{what}: {err.str()}")
+
+
+@dataclass(slots=True)
+class Committing:
+    """A transaction whose outputs are written: its offsets and commit run on a thread."""
+
+    batch: Batch
+    done: concurrent.futures.Future[float]  # when the commit returned (monotonic)
+    started: float
+
+
+class Transaction:
+    """The transactional producer's calls, one transaction at a time."""
+
+    def __init__(
+        self,
+        *,
+        producer: Producer,
+        output_topic: str,
+        dlq_topic: str,
+        health: Health,
+        status: Status,
+        client_errors: ClientErrors | None = None,
+    ) -> None:
+        """
+        :param producer: a transactional producer (``transactional.id`` set)
+        :param output_topic: where a record's two cards go
+        :param dlq_topic: where a record's dead letter goes
+        :param health: kept alive while a call waits for the broker
+        :param status: read for a stop while waiting at start
+        :param client_errors: the clients' error callback, read for refused credentials
+        """
+        self._producer = producer
+        self._output_topic = output_topic
+        self._dlq_topic = dlq_topic
+        self._health = health
+        self._status = status
+        self._client_errors = client_errors
+        self.in_call: tuple[str, float] | None = None  # the librdkafka call under way, since
+        self.committing: Committing | None = None  # at most one transaction at a time
+        self.aborts_in_a_row = 0
+
+    async def init(self) -> bool:
+        """``init_transactions``, for as long as the broker takes; False if stopped meanwhile."""
+        work = off_loop(self.call, self._producer.init_transactions, TXN_TIMEOUT_S)
+        return await self.wait(work, stop_aware=True)
+
+    # -- one transaction -------------------------------------------------------------------
+
+    def start(self, batch: Batch, group_metadata: Any) -> None:
+        """Write the batch in a new transaction and leave its offsets and commit to a thread.
+
+        Raises ``Abort`` when the writing already failed (nothing is under way then).
+        """
+        started = time.monotonic()
+        self._write(batch)
+        done = on_thread(self._end, batch, group_metadata)
+        self.committing = Committing(batch, done, started)
+
+    async def settle(self) -> Batch | None:
+        """Wait for the commit under way, if any; the batch it committed.
+
+        Raises ``Abort`` when the broker refused it; the transaction is then no longer under
+        way but still open: ``abort_and_retry`` it.
+        """
+        committing = self.committing
+        if committing is None:
+            return None
+        try:
+            await self.wait(asyncio.wrap_future(committing.done))
+        except Abort:
+            self.committing = None
+            raise
+        self.committing = None
+        return self._commit_returned(committing, committing.done.result())
+
+    def settle_now(self) -> Batch | None:
+        """``settle`` inside a rebalance callback, where nothing can be awaited; an abort is
+        aborted here (its outcomes are still queued, so whatever is written next has them)."""
+        committing, self.committing = self.committing, None
+        if committing is None:
+            return None
+        try:
+            ended = committing.done.result(timeout=CALL_STUCK_S)
+        except concurrent.futures.TimeoutError as exc:
+            raise Fatal(f"a commit has not returned after {CALL_STUCK_S:.0f}s") from exc
+        except Abort as exc:
+            self.abort(str(exc))
+            return None
+        return self._commit_returned(committing, ended)
+
+    def transact(self, batch: Batch, group_metadata: Any) -> None:
+        """One whole transaction, blocking: the batch's outputs and its offsets, or nothing."""
+        started = time.monotonic()
+        self._write(batch)
+        self._end(batch, group_metadata)
+        m.COMMIT_SECONDS.observe(time.monotonic() - started)
+
+    def abort(self, why: str, *, give_up_s: float | None = None) -> None:
+        """Abort the open transaction (blocking). Nothing of it is visible to readers."""
+        m.TRANSACTIONS.labels("aborted").inc()
+        log.warning("transaction aborted: %s", why)
+        self.call(self._producer.abort_transaction, TXN_TIMEOUT_S, give_up_s=give_up_s)
+
+    async def abort_and_retry(self, why: str) -> bool:
+        """Abort off the loop; the same outcomes are written by the next transaction.
+
+        True when the same work has now aborted ``ABORTS_BEFORE_REWIND`` times in a row:
+        the caller rewinds to the committed offsets instead (DESIGN.md).
+        """
+        self.aborts_in_a_row += 1
+        # An abort that keeps timing out after the broker is back is librdkafka's coordinator
+        # state stuck (seen after a broker restart): exit, the restart fences it.
+        await self.wait(
+            off_loop(
+                functools.partial(
+                    self.abort, f"{why} ({self.aborts_in_a_row} in a row)", give_up_s=CALL_STUCK_S
+                )
+            )
+        )
+        if self.aborts_in_a_row >= ABORTS_BEFORE_REWIND:
+            self.aborts_in_a_row = 0
+            return True
+        return False
+
+    def _commit_returned(self, committing: Committing, ended: float) -> Batch:
+        m.COMMIT_SECONDS.observe(ended - committing.started)
+        self.aborts_in_a_row = 0
+        return committing.batch
+
+    def _write(self, batch: Batch) -> None:
+        """Begin a transaction and produce the batch's outputs into it: local, no waiting
+        for the broker (librdkafka sends them in the background)."""
+        self.call(self._producer.begin_transaction)
+        for _, entries, _ in batch:
+            for entry in entries:
+                self._produce_outcome(entry)
+
+    def _end(self, batch: Batch, group_metadata: Any) -> float:
+        """Add the batch's offsets to the open transaction and commit it (blocking, on a
+        thread: the producer is not used by anything else until this returns); returns when
+        the commit returned."""
+        p = self._producer
+        offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
+        # Not retried in place: a failure here (the broker restarted, the group moved on)
+        # leaves stale group metadata; abort, poll (which rejoins the group), write again.
+        self.call(
+            p.send_offsets_to_transaction, offsets, group_metadata, TXN_TIMEOUT_S, retry=False
+        )
+        self.call(p.commit_transaction, TXN_TIMEOUT_S)
+        return time.monotonic()
+
+    def _produce_outcome(self, entry: Entry) -> None:
+        out, ref = entry.outcome, entry.ref
+        if isinstance(out, Produced):
+            for value in out.cards:
+                self._produce(self._output_topic, out.key, value, None)
+        elif isinstance(out, DeadLetter):
+            self._produce(self._dlq_topic, ref.key, ref.value, dead_letter_headers(ref, out))
+
+    def _produce(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[Any] | None
+    ) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=headers)
+                return
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: let deliveries drain
+            except KafkaException as exc:
+                raise classify(exc, "produce") from exc
+
+    # -- librdkafka's calls ----------------------------------------------------------------
+
+    def call(
+        self, fn: Callable[..., Any], *args: Any, retry: bool = True, give_up_s: float | None = None
+    ) -> Any:
+        """A transactional call, retried while librdkafka says it is retriable.
+
+        :param retry: False: a retriable error aborts the transaction instead
+        :param give_up_s: how long a retried call may keep failing before the process exits
+        """
+        delay = 0.1
+        first = time.monotonic()
+        while True:
+            self.in_call = (fn.__name__, time.monotonic())
+            try:
+                return fn(*args)
+            except KafkaException as exc:
+                err = kafka_error(exc)
+                if not retry and err.retriable() and not err.fatal():
+                    raise Abort(f"{fn.__name__}: {err.str()}") from exc
+                if give_up_s is not None and time.monotonic() - first > give_up_s:
+                    raise Fatal(
+                        f"{fn.__name__} still failing after {give_up_s:.0f}s: {err.str()}"
+                    ) from exc
+                if err.retriable() and not err.fatal() and not err.txn_requires_abort():
+                    log.warning("%s: %s (retrying)", fn.__name__, err.str())
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                raise classify(exc, fn.__name__) from exc
+            finally:
+                self.in_call = None
+
+    async def wait(self, work: Awaitable[Any], *, stop_aware: bool = False) -> bool:
+        """Await a call made on a thread, with the watchdog: True once it returned.
+
+        A commit waits for the broker, for as long as it is down. That is not a stuck loop:
+        /healthz stays alive while the loop itself stays responsive. A single call blocked far
+        past its own timeout is stuck, though (``CALL_STUCK_S``): ``Fatal``.
+
+        :param stop_aware: give up (False) when a stop is requested meanwhile; the thread is
+            left to the process's exit
+        """
+        task = asyncio.ensure_future(work)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            self._health.polled()
+            if done:
+                task.result()
+                return True
+            if stop_aware and self._status.stopping:
+                return False
+            # The producer's error_cb runs only when it is polled: a refused login while a
+            # call waits for the broker (init_transactions at start) shows nowhere else.
+            self._producer.poll(0)
+            self.check_login()
+            call = self.in_call
+            if call is not None and time.monotonic() - call[1] > CALL_STUCK_S:
+                raise Fatal(f"{call[0]} has not returned after {CALL_STUCK_S:.0f}s")
+
+    def check_login(self) -> None:
+        """``Fatal`` when Kafka refused our credentials.
+
+        Wrong credentials do not fix themselves: exit (1) with the reason instead of retrying
+        for ever, so the crash loop shows the cause.
+        """
+        why = self._client_errors.auth_failure if self._client_errors is not None else None
+        if why is not None:
+            raise Fatal(f"Kafka refused our credentials: {why}")
