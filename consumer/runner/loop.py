@@ -28,8 +28,8 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from consumer.errors import AuthFailure, Fatal
 from consumer.events import SourceRef
+from consumer.health import Health
 from consumer.kafka import ClientErrors, to_ref
-from consumer.metrics import Health
 from consumer.pipeline import DeadLetter, Outcome, Pending, Pipeline, Produced, Skipped
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from consumer import metrics as m
 from consumer.events import SourceRef
-from consumer.metrics import Health
+from consumer.health import Health
 from consumer.pipeline import DeadLetter, Produced, Skipped
 from consumer.runner.pausing import Pausing
 from consumer.runner.transaction import off_loop

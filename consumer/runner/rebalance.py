@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaExcepti
 
 from consumer import metrics as m
 from consumer.errors import Fatal
-from consumer.metrics import Health
+from consumer.health import Health
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.status import Status

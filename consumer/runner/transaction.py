@@ -28,8 +28,8 @@ from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from consumer import metrics as m
 from consumer.errors import Fatal
+from consumer.health import Health
 from consumer.kafka import ClientErrors, dead_letter_headers, kafka_error
-from consumer.metrics import Health
 from consumer.pipeline import DeadLetter, Produced
 from consumer.runner.status import Status
 from consumer.runner.window import Batch, Entry
