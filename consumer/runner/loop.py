@@ -112,7 +112,7 @@ class Runner:
             health=health,
             status=self._status,
             on_committed=self._record_commit,
-            reset_to_latest=settings.kafka_extra.get("auto.offset.reset") == "latest",
+            reset_to_latest=settings.offset_reset == "latest",
         )
         self._lag_task: asyncio.Future[None] | None = None
 
