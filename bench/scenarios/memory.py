@@ -13,7 +13,7 @@ from bench.load import (
 )
 from bench.procs import Committed, watch_drain
 from bench.scenarios.context import PARTITIONS, QUALIFYING, Ctx, rounded
-from bench.scenarios.throughput import drain_result
+from bench.scenarios.overhead import drain_result
 from tests.integration.harness import Topics, create_topics
 
 
