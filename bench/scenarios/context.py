@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import CpuAccount
-from bench.procs import Service
-from tests.integration.harness import Stack, Topics
+from testkit.service import Service
+from testkit.stack import Stack, Topics
 
 QUALIFYING = 0.8
 
@@ -46,7 +46,9 @@ class Ctx:
     log: Any  # print-like progress callback
 
     def service(self, t: Topics, instance: str, env: dict[str, str] | None = None) -> Service:
-        svc = Service(self.stack, t, self.log_dir, instance, env)
+        # A short drain: a benchmark stops its services once it has its figures.
+        env = {"SELFTAUGHT_DRAIN_TIMEOUT_S": "3", **(env or {})}
+        svc = Service(self.stack, t, self.log_dir, instance, env, log_prefix=f"{t.group}-")
         svc.start()
         self.cpu.mark(svc.pid, f"service {instance}")
         return svc

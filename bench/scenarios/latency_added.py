@@ -14,9 +14,9 @@ from bench.load import (
     delete_topics,
     produce_paced,
 )
-from bench.procs import ROOT, metric_sum
 from bench.scenarios.context import PARTITIONS, QUALIFYING, Ctx
-from tests.integration.harness import Topics, create_topics
+from testkit.service import metric_sum
+from testkit.stack import ROOT, Topics, create_topics
 
 
 def latency(ctx: Ctx, rate: float = 1000.0, warmup_s: float = 2.0) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from bench.load import (
     produce_backlog,
     produce_primer,
 )
-from bench.procs import Committed, FakeLLM, Service, metric_sum
+from bench.procs import Committed, FakeLLM
 from bench.scenarios.context import PARTITIONS, QUALIFYING, Ctx
 from bench.scenarios.llm_calls import LLM_POINTS, anthropic_env, call_floor, sdk_alone, sequential
-from tests.integration.harness import Topics, create_topics
+from testkit.service import Service, metric_sum
+from testkit.stack import Topics, create_topics
 
 
 def _wait_committed(

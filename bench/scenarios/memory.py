@@ -14,7 +14,7 @@ from bench.load import (
 from bench.procs import Committed, watch_drain
 from bench.scenarios.context import PARTITIONS, QUALIFYING, Ctx, rounded
 from bench.scenarios.overhead import drain_result
-from tests.integration.harness import Topics, create_topics
+from testkit.stack import Topics, create_topics
 
 
 def memory_and_profile(ctx: Ctx, expected_rate: float | None, do_profile: bool) -> dict[str, Any]:

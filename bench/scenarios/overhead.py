@@ -19,9 +19,10 @@ from bench.load import (
     produce_backlog,
     score_record,
 )
-from bench.procs import ROOT, Committed, metric_sum, watch_drain
+from bench.procs import Committed, watch_drain
 from bench.scenarios.context import PARTITIONS, QUALIFYING, Ctx, rounded
-from tests.integration.harness import Topics, create_topics
+from testkit.service import metric_sum
+from testkit.stack import ROOT, Topics, create_topics
 
 
 def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:

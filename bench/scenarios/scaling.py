@@ -9,11 +9,12 @@ from typing import Any
 from bench.load import (
     delete_topics,
 )
-from bench.procs import FakeLLM, metric_sum
+from bench.procs import FakeLLM
 from bench.scenarios.context import PARTITIONS, QUALIFYING, Ctx
 from bench.scenarios.llm import steady
 from bench.scenarios.llm_calls import anthropic_env
-from tests.integration.harness import Topics, create_topics
+from testkit.service import metric_sum
+from testkit.stack import Topics, create_topics
 
 
 def scale_out(
