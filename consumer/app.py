@@ -29,14 +29,13 @@ GC_YOUNG_THRESHOLD = 20_000
 def tune_gc() -> None:
     """Fewer and shorter garbage collections, for a process holding thousands of records.
 
-    Measured at 256 LLM calls in flight (bench/README.md): with CPython's default
-    thresholds the records, tasks and calls in flight outlive the young generations, so a
-    full collection over ~300,000 objects (~180 ms, the event loop standing still) ran about
-    once a second, a quarter of the loop's time. What start-up built (modules, classes,
-    clients) is never garbage: frozen, no collection scans it again. A larger young
+    With CPython's default thresholds the records, tasks and calls in flight outlive the
+    young generations, so full collections over hundreds of thousands of objects stop the
+    event loop often (the figures are in bench/README.md). What start-up built (modules,
+    classes, clients) is never garbage: frozen, no collection scans it again. A larger young
     generation lets most per-record objects die by reference count before a collection
-    ever sees them. Cycles are still collected: the SDK's HTTP stack leaves ~40 cyclic
-    objects a call, and they go in the young collections.
+    ever sees them. Cycles are still collected: the SDK's HTTP stack leaves cyclic objects
+    behind each call, and they go in the young collections.
     """
     gc.collect()  # nothing that is already garbage gets frozen
     gc.freeze()
@@ -54,10 +53,8 @@ def tune_switch_interval() -> None:
     The loop keeps reading and finishing records while a transaction commits on a thread
     (runner/). At full speed the loop always holds the GIL; the commit thread needs it back
     after the broker answers each of its two calls, and waits up to a switch interval each
-    time. With the default, reading on was no faster than waiting for each commit; at 0.5 ms
-    the service drains a backlog 10-20% faster (interleaved runs in bench/README.md:
-    37,400-40,400 against 30,900-36,500 events/s). Idle, or waiting on the LLM, nothing
-    contends for the GIL.
+    time: with the default, reading on during a commit gains nothing (bench/README.md has the
+    figures). Idle, or waiting on the LLM, nothing contends for the GIL.
     """
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 

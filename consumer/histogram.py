@@ -23,8 +23,8 @@ class BatchHistogram:
     """A histogram observed a batch of values at a time, exposed like any other.
 
     ``prometheus_client.Histogram.observe`` takes a lock twice and scans the bounds for each
-    value. The end-to-end latency is observed for every committed record, tens of thousands a
-    second at full speed, where that was about 4% of the service's CPU. Here a commit's values
+    value, and the end-to-end latency is observed for every committed record, tens of
+    thousands a second at full speed. Here a commit's values
     go into local bucket counts (a bisection each) and are added under one lock. Scrapes see
     ``_bucket{le}``, ``_count`` and ``_sum`` as from a ``Histogram``.
     """

@@ -32,9 +32,9 @@ DLQ_LOGS_PER_MINUTE = 100
 def count(entries: list[Entry], now: float) -> None:
     """Count committed outcomes: tallied here, then one increment per label set.
 
-    A commit carries thousands of records at full speed; a labelled increment per record
-    (a dict lookup and a lock each) was a visible part of the service's CPU, and so was one
-    histogram observation per record: the latencies go in as one batch.
+    A commit carries thousands of records at full speed, and a labelled increment per record
+    costs a dict lookup and a lock each; so does a histogram observation per record: the
+    latencies go in as one batch.
     """
     pairs: Counter[tuple[str, str]] = Counter()
     others: Counter[tuple[Any, tuple[str, ...]]] = Counter()

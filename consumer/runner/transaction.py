@@ -202,8 +202,9 @@ class Transaction:
         the caller rewinds to the committed offsets instead (DESIGN.md).
         """
         self.aborts_in_a_row += 1
-        # An abort that keeps timing out after the broker is back is librdkafka's coordinator
-        # state stuck (seen after a broker restart): exit, the restart fences it.
+        # An abort that keeps timing out after the broker is back means librdkafka's
+        # coordinator state is stuck (a broker restart can leave it so): exit, the restart
+        # fences it.
         await self.wait(
             off_loop(
                 functools.partial(
