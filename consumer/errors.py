@@ -15,6 +15,21 @@ from __future__ import annotations
 
 from typing import Literal
 
+__all__ = [
+    "AuthFailure",
+    "BadRecord",
+    "ConfigError",
+    "CredentialsRefused",
+    "DecodeError",
+    "Fatal",
+    "GenerationFailed",
+    "InvalidEvent",
+    "RegistryUnavailable",
+    "Retryable",
+    "SelftaughtError",
+    "Stage",
+]
+
 Stage = Literal["decode", "validate", "generate"]
 
 

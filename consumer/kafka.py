@@ -13,6 +13,32 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from consumer.errors import ConfigError
 from consumer.events import SourceRef
 
+__all__ = [
+    "DLQ_HEADERS",
+    "DLQ_MAX_MESSAGE_BYTES",
+    "HEADER_PREFIX",
+    "H_CLASS",
+    "H_MESSAGE",
+    "H_OFFSET",
+    "H_PARTITION",
+    "H_STAGE",
+    "H_TIMESTAMP",
+    "H_TOPIC",
+    "ClientErrors",
+    "Failure",
+    "TopicSpec",
+    "dead_letter_headers",
+    "ensure_topics",
+    "header",
+    "kafka_error",
+    "make_consumer",
+    "make_producer",
+    "original_headers",
+    "record_headers",
+    "service_topics",
+    "to_ref",
+]
+
 log = logging.getLogger(__name__)
 _Client = TypeVar("_Client", Consumer, Producer)
 
