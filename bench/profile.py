@@ -190,8 +190,12 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
         return None
     if mod.startswith("runner/"):
         short = name.rsplit(".", 1)[-1]
+        if mod == "runner/threads.py":
+            # Starting a thread for a call: the caller says which stage it is, except the
+            # commit's own thread.
+            return None if short == "off_loop" else "commit"
         if mod == "runner/transaction.py":
-            if short in ("off_loop", "call"):
+            if short == "call":
                 return None  # a thread for a call, or its retries: the caller says which
             if short in ("_produce", "_produce_outcome", "_write"):
                 return "produce"

@@ -19,7 +19,7 @@ from consumer.events import SourceRef
 from consumer.health import Health
 from consumer.pipeline import DeadLetter, Produced, Skipped
 from consumer.runner.pausing import Pausing
-from consumer.runner.transaction import off_loop
+from consumer.runner.threads import off_loop
 from consumer.runner.window import TP, Batch, Entry, Window
 
 __all__ = ["DLQ_LOGS_PER_MINUTE", "Observer", "count"]

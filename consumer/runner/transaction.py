@@ -18,7 +18,6 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from consumer.health import Health
 from consumer.kafka import ClientErrors, dead_letter_headers, kafka_error
 from consumer.pipeline import DeadLetter, Produced
 from consumer.runner.status import Status
+from consumer.runner.threads import off_loop, on_thread
 from consumer.runner.window import Batch, Entry
 
 __all__ = [
@@ -41,8 +41,6 @@ __all__ = [
     "Abort",
     "Committing",
     "Transaction",
-    "off_loop",
-    "on_thread",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,31 +52,6 @@ ABORTS_BEFORE_REWIND = 3
 # coordinator is unreachable (confluentinc/librdkafka#5456) and never return. The process
 # exits; the restart's init_transactions fences and aborts what was open.
 CALL_STUCK_S = 3 * TXN_TIMEOUT_S
-
-
-def on_thread(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
-    """Run a blocking librdkafka call on a daemon thread; its result, to await
-    (``asyncio.wrap_future``) or, in a rebalance callback, to wait for.
-
-    Not ``asyncio.to_thread``: a call stuck inside librdkafka would then keep the process
-    from exiting (the default executor is joined at shutdown), and a fatal exit must exit.
-    """
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # handed to whoever waits
-            future.set_exception(exc)
-
-    name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", "call")
-    threading.Thread(target=run, name=f"kafka-{name}", daemon=True).start()
-    return future
-
-
-def off_loop(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-    """Run a blocking librdkafka call on a daemon thread and await its result."""
-    return asyncio.wrap_future(on_thread(fn, *args))
 
 
 class Abort(Exception):
