@@ -10,7 +10,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from testkit.stack import ROOT, Stack, Topics, free_port, proc_cpu_s, proc_status_kib, service_env
 
@@ -19,6 +21,9 @@ __all__ = ["Service", "metric_sum"]
 
 class Service:
     """One instance of the service on fresh topics, with its own HTTP port and log files."""
+
+    #: Settings every instance of the class gets, under the ``env`` it is given.
+    base_env: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -36,13 +41,17 @@ class Service:
         :param t: its topics and group
         :param log_dir: where each start's log goes (``<log_prefix><instance_id>-<n>.log``)
         :param instance_id: its ``SELFTAUGHT_INSTANCE_ID``
-        :param env: settings on top of ``service_env``
+        :param env: settings on top of ``service_env`` and ``base_env``
         :param cwd: the tree it runs from (``bench.ab`` runs another checkout)
         :param log_prefix: in front of each log file's name, for a log folder shared by many
         """
         self.port = free_port()
         self.instance_id = instance_id
-        self.env = {**service_env(stack, t, instance_id, self.port), **(env or {})}
+        self.env = {
+            **service_env(stack, t, instance_id, self.port),
+            **self.base_env,
+            **(env or {}),
+        }
         self.log_dir = log_dir
         self.cwd = cwd
         self._log_prefix = log_prefix

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -244,15 +243,7 @@ FAST_SESSION = {
 class Service(testkit.service.Service):
     """``python -m consumer run`` as a real process, whose group session expires quickly."""
 
-    def __init__(
-        self,
-        stack: Stack,
-        t: Topics,
-        log_dir: Path,
-        instance_id: str = "test-0",
-        env: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(stack, t, log_dir, instance_id, {**FAST_SESSION, **(env or {})})
+    base_env = FAST_SESSION
 
 
 # -- output -----------------------------------------------------------------------------------
