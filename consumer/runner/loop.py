@@ -3,17 +3,12 @@
 It reads like librdkafka's ``examples/transactions.c``: subscribe with rebalance callbacks,
 then until stopped: poll a batch, start each record's work, and every commit interval write
 the finished prefixes in one transaction with the offsets that move past them. The state
-lives in the collaborators, each in its own module:
-
-- ``window``: per partition, the records read and not yet committed, in offset order;
-- ``pausing``: which partitions are paused, and why (backpressure, a hold);
-- ``transaction``: begin, produce, send offsets, commit on a thread, abort, the watchdog;
-- ``rebalance``: assign, revoke (which commits), lost, and the rewind;
-- ``observation``: counting committed outcomes, lag, the dead-letter log.
+lives in the collaborators, a module each (``window``, ``pausing``, ``transaction``,
+``rebalance``, ``observation``; docs/architecture.md draws who owns what).
 
 No transaction is open while anything slow (the LLM, the registry) is awaited. The commit's
 two broker calls run on a thread while the loop goes on reading and finishing records; those
-wait in the window for the next transaction (DESIGN.md).
+wait in the window for the next transaction (the README's "Exactly once" section).
 """
 
 from __future__ import annotations
@@ -57,7 +52,7 @@ _KNOWN_AT_ONCE = (Produced, DeadLetter, Skipped)  # a tuple: isinstance on an X 
 
 
 class Runner:
-    """Consume-generate-produce, exactly once. See DESIGN.md for the reasoning."""
+    """Consume-generate-produce, exactly once (the README's "Exactly once" says why)."""
 
     def __init__(
         self,

@@ -172,7 +172,7 @@ class Transaction:
         """Abort off the loop; the same outcomes are written by the next transaction.
 
         True when the same work has now aborted ``ABORTS_BEFORE_REWIND`` times in a row:
-        the caller rewinds to the committed offsets instead (DESIGN.md).
+        the caller rewinds to the committed offsets instead.
         """
         self.aborts_in_a_row += 1
         # An abort that keeps timing out after the broker is back means librdkafka's
