@@ -21,7 +21,8 @@ from pathlib import Path
 from bench import procs
 from bench.cli import RESULTS, _stack
 from bench.load import delete_topics, produce_backlog
-from tests.integration.harness import Topics, create_topics
+from testkit.service import Service
+from testkit.stack import Topics, create_topics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,10 +41,17 @@ def main(argv: list[str] | None = None) -> int:
         produce_backlog(stack, t.input, 6, args.events)
         for rnd in range(args.rounds):
             for tree in args.trees if rnd % 2 == 0 else args.trees[::-1]:
-                procs.ROOT = tree.resolve()  # the service runs from this tree
                 group = Topics(t.input, t.output, t.dlq, f"{t.group}-{rnd}-{tree.name}", 6)
                 committed = procs.Committed(stack, group.group, t.input, 6)
-                svc = procs.Service(stack, group, log_dir, f"ab-{tree.name}").start()
+                svc = Service(
+                    stack,
+                    group,
+                    log_dir,
+                    f"ab-{tree.name}",
+                    {"SELFTAUGHT_DRAIN_TIMEOUT_S": "3"},
+                    cwd=tree.resolve(),  # the service runs from this tree
+                    log_prefix=f"{group.group}-",
+                ).start()
                 try:
                     svc.wait_ready()
                     cpu0 = svc.cpu_s() or 0.0

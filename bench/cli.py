@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import machine, report, scenarios
 from bench.procs import FakeLLM
-from tests.integration.harness import Stack
+from testkit.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 # bench/run.sh runs from a compiled copy and keeps the results in the checkout.

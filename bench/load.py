@@ -29,7 +29,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from consumer.codec import without_logical_types
-from tests.integration.harness import Stack, Topics
+from testkit.stack import Stack, Topics
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE_SCHEMA_TEXT = (ROOT / "schemas/trace_event.avsc").read_text()

@@ -1,4 +1,5 @@
-"""The processes a benchmark runs: the service, the fake Anthropic API, helpers around them.
+"""The processes a benchmark runs beside the service (testkit.service): the fake Anthropic
+API, and readers of the group's progress.
 
 Each runs as its own OS process, so none shares a GIL with the measuring harness. Only
 processes started here are ever signalled, by their own pid.
@@ -6,9 +7,7 @@ processes started here are ever signalled, by their own pid.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,126 +21,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from tests.integration.harness import Stack, Topics, free_port, proc_status_kib, service_env
-
-ROOT = Path(__file__).resolve().parents[1]
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a live process (``/proc/<pid>/stat``)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-class Service:
-    """``python -m consumer run`` as a real process (as tests/integration/harness.py does)."""
-
-    def __init__(
-        self,
-        stack: Stack,
-        t: Topics,
-        log_dir: Path,
-        instance_id: str,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.instance_id = instance_id
-        self.log_path = log_dir / f"{t.group}-{instance_id}.log"
-        self.env = {
-            **service_env(stack, t, instance_id, self.port),
-            "SELFTAUGHT_DRAIN_TIMEOUT_S": "3",
-            **(env or {}),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Service:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        log.close()
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _get(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.port}{path}", timeout=timeout
-            ) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode(errors="replace")
-        except OSError as exc:
-            return 0, str(exc)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"service exited at start:\n{self.log_tail()}")
-            if self._get("/readyz")[0] == 200:
-                return
-            time.sleep(0.02)
-        raise RuntimeError(f"service not ready after {timeout}s:\n{self.log_tail()}")
-
-    def metrics(self) -> dict[str, float]:
-        """The Prometheus text exposition, as {"name{labels}": value} (selftaught_* only)."""
-        status, text = self._get("/metrics", timeout=5.0)
-        out: dict[str, float] = {}
-        if status != 200:
-            return out
-        for line in text.splitlines():
-            if line.startswith("selftaught_"):
-                name, _, value = line.rpartition(" ")
-                with contextlib.suppress(ValueError):
-                    out[name] = float(value)
-        return out
-
-    def cpu_s(self) -> float | None:
-        return proc_cpu_s(self.pid)
-
-    def rss_kib(self) -> int | None:
-        return proc_status_kib(self.pid, "VmRSS")
-
-    def hwm_kib(self) -> int | None:
-        return proc_status_kib(self.pid, "VmHWM")
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(10)
-
-    def log_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-
-def metric_sum(metrics: dict[str, float], name: str) -> float:
-    return sum(v for k, v in metrics.items() if k == name or k.startswith(name + "{"))
+from testkit.stack import ROOT, Stack, free_port, proc_cpu_s
 
 
 class Committed:

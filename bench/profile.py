@@ -4,7 +4,7 @@ py-spy samples every thread of the running service (``--idle`` so that waiting c
 wall-clock time). The asyncio loop runs on the main thread; each transaction's offsets and
 commit run on a short-lived ``kafka-*`` thread while the loop goes on. Each main-thread sample
 is put in one group by the innermost frame that names a stage (the statement executing in
-``pipeline.py`` and ``runner.py`` says which stage it is).
+``pipeline.py`` and ``runner/`` says which stage it is).
 
 The compiled build's hot modules are C: py-spy sees them only with ``--native``, which pauses
 the process for each sample (``--nonblocking`` cannot read native stacks), a few per cent of
@@ -188,32 +188,36 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
         if "encode(" in stmt:
             return "encode"
         return None
-    if mod == "runner.py":
+    if mod.startswith("runner/"):
         short = name.rsplit(".", 1)[-1]
-        stmt = statement(path, line)
-        if short == "_off_loop":
-            return None  # starting a thread for a call: the caller says which stage it is
+        if mod == "runner/threads.py":
+            # Starting a thread for a call: the caller says which stage it is, except the
+            # commit's own thread.
+            return None if short == "off_loop" else "commit"
+        if mod == "runner/transaction.py":
+            if short == "call":
+                return None  # a thread for a call, or its retries: the caller says which
+            if short in ("_produce", "_produce_outcome", "_write"):
+                return "produce"
+            if short == "transact":
+                return "produce" if "_write" in statement(path, line) else "commit"
+            return "commit"
+        if mod in ("runner/window.py", "runner/observation.py"):
+            if short == "queue_for" or (short == "add" and mod == "runner/window.py"):
+                return "loop"
+            return "commit"
         if short == "_poll":
             return "poll"
         if short == "_accept":
-            return "poll" if "to_ref" in stmt else "loop"
-        if short in ("_produce", "_produce_outcome", "_write"):
-            return "produce"
+            return "poll" if "to_ref" in statement(path, line) else "loop"
         if short in (
             "_collect",
-            "_past_control_records",
-            "_committed",
-            "_count",
+            "_record_commit",
             "_commit_cycle",
             "_start_commit",
-            "_settle_commit",
-            "_commit_done",
-            "_window_full",
-            "_on_thread",
+            "_finish_commit",
         ):
             return "commit"
-        if short == "_transact":
-            return "produce" if "_write" in stmt else "commit"
         return "loop"
     if mod == "metrics.py":
         return None  # counted where it is called from
@@ -222,12 +226,12 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
 
 def _txn_part(frames: list[dict[str, Any]]) -> str:
     for f in reversed(frames):
-        if (f.get("file") or "").endswith("/consumer/runner.py"):
+        if (f.get("file") or "").endswith("/consumer/runner/transaction.py"):
             short = f["name"].rsplit(".", 1)[-1]
             stmt = statement(f["file"], f.get("line") or 0)
             if short in ("_produce", "_produce_outcome"):
                 return "produce"
-            if short in ("_transact", "_end_transaction"):
+            if short in ("transact", "_end"):
                 for key, part in (
                     ("begin_transaction", "begin"),
                     ("_produce_outcome", "produce"),
@@ -237,7 +241,7 @@ def _txn_part(frames: list[dict[str, Any]]) -> str:
                     if key in stmt:
                         return part
                 return "other"
-            if short == "_call":
+            if short == "call":
                 continue
     return "other"
 

@@ -30,14 +30,13 @@ GC_YOUNG_THRESHOLD = 20_000
 def tune_gc() -> None:
     """Fewer and shorter garbage collections, for a process holding thousands of records.
 
-    Measured at 256 LLM calls in flight (bench/README.md): with CPython's default
-    thresholds the records, tasks and calls in flight outlive the young generations, so a
-    full collection over ~300,000 objects (~180 ms, the event loop standing still) ran about
-    once a second, a quarter of the loop's time. What start-up built (modules, classes,
-    clients) is never garbage: frozen, no collection scans it again. A larger young
+    With CPython's default thresholds the records, tasks and calls in flight outlive the
+    young generations, so full collections over hundreds of thousands of objects stop the
+    event loop often (the figures are in bench/README.md). What start-up built (modules,
+    classes, clients) is never garbage: frozen, no collection scans it again. A larger young
     generation lets most per-record objects die by reference count before a collection
-    ever sees them. Cycles are still collected: the SDK's HTTP stack leaves ~40 cyclic
-    objects a call, and they go in the young collections.
+    ever sees them. Cycles are still collected: the SDK's HTTP stack leaves cyclic objects
+    behind each call, and they go in the young collections.
     """
     gc.collect()  # nothing that is already garbage gets frozen
     gc.freeze()
@@ -53,12 +52,10 @@ def tune_switch_interval() -> None:
     """Hand the GIL over within half a millisecond instead of five.
 
     The loop keeps reading and finishing records while a transaction commits on a thread
-    (runner.py). At full speed the loop always holds the GIL; the commit thread needs it back
+    (runner/). At full speed the loop always holds the GIL; the commit thread needs it back
     after the broker answers each of its two calls, and waits up to a switch interval each
-    time. With the default, reading on was no faster than waiting for each commit; at 0.5 ms
-    the service drains a backlog 10-20% faster (interleaved runs in bench/README.md:
-    37,400-40,400 against 30,900-36,500 events/s). Idle, or waiting on the LLM, nothing
-    contends for the GIL.
+    time: with the default, reading on during a commit gains nothing (bench/README.md has the
+    figures). Idle, or waiting on the LLM, nothing contends for the GIL.
     """
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
@@ -211,11 +208,11 @@ async def _serve(
         )
         client_errors = kafka.ClientErrors()
         runner = Runner(
-            s,
-            pipeline,
-            kafka.make_consumer(s.consumer_config(), client_errors),
-            kafka.make_producer(s.producer_config(instance_id), client_errors),
-            health,
+            settings=s,
+            pipeline=pipeline,
+            consumer=kafka.make_consumer(s.consumer_config(), client_errors),
+            producer=kafka.make_producer(s.producer_config(instance_id), client_errors),
+            health=health,
             on_commit=on_commit,
             client_errors=client_errors,
             new_producer=functools.partial(

@@ -61,8 +61,11 @@ def encode_event(schema_id: int, event: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+_READER_GROUP = "selftaught-demo-reader"
+
+
 def _ends(s: Settings, topic: str) -> dict[int, int]:
-    c = Consumer({**s.admin_config(), "group.id": "selftaught-demo-reader"})
+    c = Consumer(s.reader_config(_READER_GROUP))
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
@@ -72,13 +75,7 @@ def _ends(s: Settings, topic: str) -> dict[int, int]:
 
 def _read(s: Settings, topic: str, start: dict[int, int]) -> list[Any]:
     ends = _ends(s, topic)
-    c = Consumer(
-        {
-            **s.admin_config(),
-            "group.id": "selftaught-demo-reader",
-            "isolation.level": "read_committed",
-        }
-    )
+    c = Consumer(s.reader_config(_READER_GROUP))
     out = []
     try:
         c.assign([TopicPartition(topic, p, start.get(p, 0)) for p in ends])

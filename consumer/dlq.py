@@ -9,7 +9,6 @@ are passed over (they stay in the DLQ topic; ``--from-beginning`` reaches them a
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 
@@ -17,8 +16,6 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from consumer.kafka import H_CLASS, H_STAGE, header, original_headers, record_headers
 from consumer.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,16 +57,8 @@ def run_replay(
     dry_run: bool,
 ) -> ReplayReport:
     group = f"{s.group_id}-dlq-replay"
-    consumer = Consumer(
-        {
-            **s.admin_config(),
-            "group.id": group,
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    producer = Producer({**s.producer_config(group), "transactional.id": group})
+    consumer = Consumer(s.reader_config(group))
+    producer = Producer(s.replay_producer_config(group))
     report = ReplayReport()
     try:
         meta = consumer.list_topics(s.dlq_topic, timeout=15).topics[s.dlq_topic]

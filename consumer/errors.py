@@ -2,8 +2,9 @@
 
 - ``BadRecord`` and its subclasses: the record itself is at fault. It is dead-lettered with
   its stage and reason, in the same transaction as its offset, and the partition moves on.
-- ``Retryable``: something outside the record is unavailable (the registry, the LLM). The
-  record waits and is tried again after ``delay_s``; it is never dead-lettered for an outage.
+- ``Retryable``: something outside the record is unavailable (the registry). The record
+  waits and is tried again with backoff; it is never dead-lettered for an outage. (An LLM
+  that is throttled or down is retried inside the generator, within its time budget.)
 - ``AuthFailure``: credentials are wrong. Consumption stops, offsets stay where they are.
 - ``Fatal``: this process can no longer keep the exactly-once promise (fenced, producer
   dead). It exits non-zero and the orchestrator restarts it.
@@ -13,6 +14,21 @@
 from __future__ import annotations
 
 from typing import Literal
+
+__all__ = [
+    "AuthFailure",
+    "BadRecord",
+    "ConfigError",
+    "CredentialsRefused",
+    "DecodeError",
+    "Fatal",
+    "GenerationFailed",
+    "InvalidEvent",
+    "RegistryUnavailable",
+    "Retryable",
+    "SelftaughtError",
+    "Stage",
+]
 
 Stage = Literal["decode", "validate", "generate"]
 
@@ -63,19 +79,11 @@ class GenerationFailed(BadRecord):
 
 
 class Retryable(SelftaughtError):
-    """A dependency is unavailable for now; try again after ``delay_s`` seconds."""
-
-    def __init__(self, message: str, delay_s: float = 1.0) -> None:
-        super().__init__(message)
-        self.delay_s = delay_s
+    """A dependency is unavailable for now; whoever waits on it backs off and tries again."""
 
 
 class RegistryUnavailable(Retryable):
     """The schema registry did not answer, or answered with a server error."""
-
-
-class LLMUnavailable(Retryable):
-    """The LLM is throttled or down."""
 
 
 class AuthFailure(SelftaughtError):

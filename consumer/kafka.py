@@ -5,26 +5,51 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from consumer.errors import ConfigError
 from consumer.events import SourceRef
-from consumer.pipeline import DeadLetter
+
+__all__ = [
+    "DLQ_HEADERS",
+    "DLQ_MAX_MESSAGE_BYTES",
+    "HEADER_PREFIX",
+    "H_CLASS",
+    "H_MESSAGE",
+    "H_OFFSET",
+    "H_PARTITION",
+    "H_STAGE",
+    "H_TIMESTAMP",
+    "H_TOPIC",
+    "ClientErrors",
+    "Failure",
+    "TopicSpec",
+    "dead_letter_headers",
+    "ensure_topics",
+    "header",
+    "kafka_error",
+    "make_consumer",
+    "make_producer",
+    "original_headers",
+    "record_headers",
+    "service_topics",
+    "to_ref",
+]
 
 log = logging.getLogger(__name__)
 _Client = TypeVar("_Client", Consumer, Producer)
 
-HEADER_PREFIX = "selftaught."
-H_STAGE = "selftaught.error.stage"
-H_CLASS = "selftaught.error.class"
-H_MESSAGE = "selftaught.error.message"
-H_TOPIC = "selftaught.original.topic"
-H_PARTITION = "selftaught.original.partition"
-H_OFFSET = "selftaught.original.offset"
-H_TIMESTAMP = "selftaught.original.timestamp"
+HEADER_PREFIX = "selftaught."  # every header this service adds to a dead letter
+H_STAGE = HEADER_PREFIX + "error.stage"
+H_CLASS = HEADER_PREFIX + "error.class"
+H_MESSAGE = HEADER_PREFIX + "error.message"
+H_TOPIC = HEADER_PREFIX + "original.topic"
+H_PARTITION = HEADER_PREFIX + "original.partition"
+H_OFFSET = HEADER_PREFIX + "original.offset"
+H_TIMESTAMP = HEADER_PREFIX + "original.timestamp"
 DLQ_HEADERS = (H_STAGE, H_CLASS, H_MESSAGE, H_TOPIC, H_PARTITION, H_OFFSET, H_TIMESTAMP)
 
 # Dead letters keep the original value untouched, so the DLQ topic must take at least what
@@ -58,7 +83,19 @@ def record_headers(msg: Message) -> tuple[tuple[str, bytes], ...]:
     )
 
 
-def dead_letter_headers(ref: SourceRef, dl: DeadLetter) -> list[tuple[str, bytes]]:
+class Failure(Protocol):
+    """Why a record is dead-lettered (the pipeline's ``DeadLetter`` is one): the Kafka edge
+    knows the shape, not the pipeline."""
+
+    @property
+    def stage(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+def dead_letter_headers(ref: SourceRef, dl: Failure) -> list[tuple[str, bytes]]:
     """The original headers, unchanged, then ours (so ours are the last of each name)."""
     ours = {
         H_STAGE: dl.stage,

@@ -1,83 +1,47 @@
-"""Every metric, defined once, and the HTTP server for /metrics, /healthz and /readyz.
+"""Every metric, defined once.
 
 Names are prefixed ``selftaught_``, in base units, and their labels are bounded sets (no ids
-or free text). ``prometheus_client.start_http_server`` answers every path with metrics, so
-the health endpoints are served here by hand.
+or free text). What /healthz and /readyz report, and the HTTP server, are in
+``consumer.health``; the batch histogram in ``consumer.histogram``. Both are importable from
+here too.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import cast
+from prometheus_client import Counter, Gauge, Histogram, Info
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    Counter,
-    Gauge,
-    Histogram,
-    Info,
-    generate_latest,
-)
-from prometheus_client.core import HistogramMetricFamily, Metric
-from prometheus_client.registry import CollectorRegistry
-from prometheus_client.utils import floatToGoString
+from consumer.health import READY, Health, serve
+from consumer.histogram import BatchHistogram
 
-# How prometheus_client itself writes an `le` bound (it is untyped).
-_le = cast(Callable[[float], str], floatToGoString)
-
-
-class BatchHistogram:
-    """A histogram observed a batch of values at a time, exposed like any other.
-
-    ``prometheus_client.Histogram.observe`` takes a lock twice and scans the bounds for each
-    value. The end-to-end latency is observed for every committed record, tens of thousands a
-    second at full speed, where that was about 4% of the service's CPU. Here a commit's values
-    go into local bucket counts (a bisection each) and are added under one lock. Scrapes see
-    ``_bucket{le}``, ``_count`` and ``_sum`` as from a ``Histogram``.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        buckets: Iterable[float],
-        registry: CollectorRegistry = REGISTRY,
-    ) -> None:
-        self._name = name
-        self._doc = documentation
-        self._bounds = tuple(sorted(float(b) for b in buckets))
-        self._counts = [0] * (len(self._bounds) + 1)  # the last one is +Inf
-        self._sum = 0.0
-        self._lock = threading.Lock()
-        registry.register(self)
-
-    def observe_all(self, values: Iterable[float]) -> None:
-        bounds, counts, total = self._bounds, [0] * len(self._counts), 0.0
-        for value in values:
-            counts[bisect_left(bounds, value)] += 1  # the first bucket whose le >= value
-            total += value
-        with self._lock:
-            self._counts = [a + b for a, b in zip(self._counts, counts, strict=True)]
-            self._sum += total
-
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            counts, total = self._counts, self._sum
-        les = [*(_le(b) for b in self._bounds), "+Inf"]
-        yield HistogramMetricFamily(
-            self._name,
-            self._doc,
-            buckets=list(zip(les, itertools.accumulate(counts), strict=True)),
-            sum_value=total,
-        )
-
+__all__ = [
+    "ASSIGNED",
+    "BUILD",
+    "CARDS",
+    "COMMIT_SECONDS",
+    "DEAD_LETTERS",
+    "IN_FLIGHT",
+    "LAG",
+    "LAST_PROGRESS",
+    "LATENCY",
+    "LLM_CONCURRENCY_LIMIT",
+    "LLM_COST",
+    "LLM_IN_FLIGHT",
+    "LLM_MISTAKE_TYPES",
+    "LLM_NO_USAGE",
+    "LLM_REQUESTS",
+    "LLM_REQUEST_SECONDS",
+    "LLM_SPEND_CAPPED",
+    "LLM_TOKENS",
+    "PAIRS",
+    "PAUSED",
+    "READY",
+    "REBALANCES",
+    "RECORDS",
+    "TRANSACTIONS",
+    "BatchHistogram",
+    "Health",
+    "serve",
+]
 
 RECORDS = Counter(
     "selftaught_records_consumed",
@@ -122,7 +86,6 @@ LAST_PROGRESS = Gauge(
     "selftaught_last_progress_timestamp_seconds",
     "Unix time of the last committed transaction.",
 )
-READY = Gauge("selftaught_ready", "1 when /readyz answers ready.")
 BUILD = Info(
     "selftaught_build",
     "This install: package version, Python version, and how many hot-path modules run "
@@ -199,82 +162,3 @@ _KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
 for _metric, _values in _KNOWN_LABELS:
     for _value in _values:
         _metric.labels(_value)
-
-
-@dataclass
-class Health:
-    """What /healthz and /readyz report. Written by the runner, read by the HTTP thread."""
-
-    # /healthz fails when the loop has not polled for this long: well below librdkafka's
-    # max.poll.interval.ms (300 s), so Kubernetes restarts a wedged pod before the group
-    # evicts it.
-    stuck_after_s: float = 60.0
-    last_poll: float = field(default_factory=time.monotonic)
-    producer_ready: bool = False
-    group_joined: bool = False
-    stopped_because: str | None = None
-    # Other reasons not to be ready, asked at each check (e.g. the generator's spend cap).
-    blockers: list[Callable[[], str | None]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def polled(self) -> None:
-        self.last_poll = time.monotonic()
-
-    def stop(self, why: str) -> None:
-        with self._lock:
-            self.stopped_because = why
-        READY.set(0)
-
-    def live(self) -> tuple[bool, str]:
-        idle = time.monotonic() - self.last_poll
-        if idle > self.stuck_after_s:
-            return False, f"the consumer loop has not polled for {idle:.0f}s\n"
-        return True, f"ok: last poll {idle:.1f}s ago\n"
-
-    def ready(self) -> tuple[bool, str]:
-        with self._lock:
-            reasons = []
-            if self.stopped_because:
-                reasons.append(f"stopped: {self.stopped_because}")
-            if not self.producer_ready:
-                reasons.append("the transactional producer is not initialised")
-            if not self.group_joined:
-                reasons.append("the consumer has not joined its group")
-            blockers = list(self.blockers)
-        reasons.extend(why for why in (b() for b in blockers) if why)
-        ok = not reasons
-        READY.set(1 if ok else 0)
-        return ok, ("ready\n" if ok else "not ready: " + "; ".join(reasons) + "\n")
-
-
-def serve(health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
-    """Start the HTTP server on a daemon thread; ``port`` 0 picks a free one."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                ok, text = health.live()
-                self._send(200 if ok else 503, text.encode())
-            elif path == "/readyz":
-                ok, text = health.ready()
-                self._send(200 if ok else 503, text.encode())
-            else:
-                self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
-
-        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return  # scrapes every few seconds would drown the service's own log
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    return server

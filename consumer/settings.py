@@ -209,7 +209,7 @@ class Settings(BaseSettings):
             "isolation.level": "read_committed",
             # Incremental rebalancing: a joining or leaving instance does not stop the others.
             "partition.assignment.strategy": "cooperative-sticky",
-            "auto.offset.reset": self.kafka_extra.get("auto.offset.reset", "earliest"),
+            "auto.offset.reset": self.offset_reset,
             # Bound the prefetch buffer: the in-flight window bounds the rest of memory.
             "queued.max.messages.kbytes": int(
                 self.kafka_extra.get("queued.max.messages.kbytes", 16384)
@@ -234,6 +234,27 @@ class Settings(BaseSettings):
 
     def admin_config(self) -> dict[str, Any]:
         return self._common_kafka(drop=CONSUMER_ONLY)  # an admin client is a producer handle
+
+    @property
+    def offset_reset(self) -> str:
+        """Where a partition with no committed offset starts (``auto.offset.reset``)."""
+        return str(self.kafka_extra.get("auto.offset.reset", "earliest"))
+
+    def reader_config(self, group_id: str) -> dict[str, Any]:
+        """A consumer of committed records that assigns its partitions itself (the DLQ
+        replay, the demo's read-back): offsets move only in a transaction, if at all."""
+        return {
+            **self._common_kafka(drop=PRODUCER_ONLY),
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        }
+
+    def replay_producer_config(self, group_id: str) -> dict[str, Any]:
+        """The DLQ replay's transactional producer: its transactional id is its group's, so
+        a replay run again fences one that is still running."""
+        return {**self.producer_config(group_id), "transactional.id": group_id}
 
     def masked(self) -> dict[str, Any]:
         """The settings as they may be logged: every secret masked."""

@@ -182,10 +182,6 @@ class AnthropicGenerator:
         """Estimated spend in the rolling window (an hour unless set otherwise)."""
         return self._transport.spend.spent()
 
-    def mistake_counts(self) -> dict[MistakeType, int]:
-        """What the model achieved over the curriculum's recent window, by type."""
-        return self._curriculum.counts()
-
     def paused_because(self) -> str | None:
         """Why calls are paused (the spend cap), for readiness; ``None`` when they are not."""
         return self._transport.capped_reason() if self._transport.paused() else None

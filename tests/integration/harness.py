@@ -6,22 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 
@@ -31,68 +24,18 @@ except ImportError:  # older layout
     from confluent_kafka.schema_registry.serde import topic_subject_name_strategy  # type: ignore
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-ROOT = Path(__file__).resolve().parents[2]
+import testkit.service
+
+# Shared with bench/ (testkit), imported by the tests from here as before.
+from testkit.stack import ROOT as ROOT
+from testkit.stack import Stack as Stack
+from testkit.stack import Topics as Topics
+from testkit.stack import create_topics as create_topics
+from testkit.stack import free_port as free_port
+from testkit.stack import proc_status_kib as proc_status_kib
+from testkit.stack import service_env as service_env
+
 TRACE_SCHEMA = (ROOT / "schemas/trace_event.avsc").read_text()
-
-
-@dataclass(frozen=True)
-class Stack:
-    bootstrap: str
-    registry: str
-
-
-@dataclass(frozen=True)
-class Topics:
-    input: str
-    output: str
-    dlq: str
-    group: str
-    partitions: int
-
-    @staticmethod
-    def fresh(tag: str, partitions: int) -> Topics:
-        """New names for one test or benchmark run: the input, its outputs and the group."""
-        name = f"{tag}-{uuid.uuid4().hex[:8]}"
-        return Topics(
-            input=f"{name}.trace-events",
-            output=f"{name}.memory-cards",
-            dlq=f"{name}.trace-events.dlq",
-            group=f"{name}-calibrator",
-            partitions=partitions,
-        )
-
-
-def create_topics(stack: Stack, t: Topics, input_config: dict[str, str] | None = None) -> None:
-    admin = AdminClient({"bootstrap.servers": stack.bootstrap})
-    futs = admin.create_topics(
-        [
-            NewTopic(
-                t.input, t.partitions, config=input_config or {"max.message.bytes": "8388608"}
-            ),
-            NewTopic(t.output, t.partitions),
-            NewTopic(t.dlq, 1, config={"max.message.bytes": "16777216"}),
-        ],
-        operation_timeout=30,
-    )
-    for f in futs.values():
-        f.result()
-
-
-def proc_status_kib(pid: int, name: str) -> int | None:
-    """A ``/proc/<pid>/status`` field in KiB (VmRSS, VmHWM); ``None`` once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -292,92 +235,18 @@ class BackgroundProducer(threading.Thread):
 
 # -- the service ------------------------------------------------------------------------------
 
-
-def service_env(stack: Stack, t: Topics, instance_id: str, http_port: int) -> dict[str, str]:
-    """The environment of ``python -m consumer run`` on these topics (rules generator), with
-    this process's environment minus any SELFTAUGHT_/ANTHROPIC_ settings of its own."""
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SELFTAUGHT_", "ANTHROPIC_"))},
-        "SELFTAUGHT_BOOTSTRAP_SERVERS": stack.bootstrap,
-        "SELFTAUGHT_SCHEMA_REGISTRY_URL": stack.registry,
-        "SELFTAUGHT_INPUT_TOPIC": t.input,
-        "SELFTAUGHT_OUTPUT_TOPIC": t.output,
-        "SELFTAUGHT_DLQ_TOPIC": t.dlq,
-        "SELFTAUGHT_GROUP_ID": t.group,
-        "SELFTAUGHT_INSTANCE_ID": instance_id,
-        "SELFTAUGHT_HTTP_PORT": str(http_port),
-        "SELFTAUGHT_LOG_FORMAT": "json",
-        "SELFTAUGHT_LLM_BACKEND": "rules",
-    }
+# A killed instance's group membership must expire quickly in tests (the broker's minimum is
+# 6 s); production keeps librdkafka's 45 s.
+FAST_SESSION = {
+    "SELFTAUGHT_KAFKA_SESSION_TIMEOUT_MS": "6000",
+    "SELFTAUGHT_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+}
 
 
-class Service:
-    """``python -m consumer run`` as a real process."""
+class Service(testkit.service.Service):
+    """``python -m consumer run`` as a real process, whose group session expires quickly."""
 
-    def __init__(
-        self,
-        stack: Stack,
-        t: Topics,
-        log_dir: Path,
-        instance_id: str = "test-0",
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.env = {
-            **service_env(stack, t, instance_id, self.port),
-            # A killed instance's group membership must expire quickly in tests (the broker's
-            # minimum is 6 s); production keeps librdkafka's 45 s.
-            "SELFTAUGHT_KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "SELFTAUGHT_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
-            **(env or {}),
-        }
-        self.log_dir = log_dir
-        self.instance_id = instance_id
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> Service:
-        self.starts += 1
-        log = open(self.log_dir / f"{self.instance_id}-{self.starts}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        return self
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        self.wait(10)
-
-    def wait(self, timeout: float) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout)
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.signal(signal.SIGTERM)
-        try:
-            return self.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
-
-    def rss_peak_kib(self) -> int:
-        """The process's peak resident memory so far (VmHWM), in KiB; 0 once it is gone."""
-        if self.proc is None:
-            return 0
-        return proc_status_kib(self.proc.pid, "VmHWM") or 0
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+    base_env = FAST_SESSION
 
 
 # -- output -----------------------------------------------------------------------------------

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from consumer import runner as runner_module
 from consumer import schemas
 from consumer.codec import decode_card
 from consumer.metrics import Health
 from consumer.runner import Runner
+from consumer.runner import loop as runner_module
 from consumer.settings import load
 from tests.unit.factories import avro, event_record, pipeline
 
@@ -158,7 +158,13 @@ class ScriptedProducer:
 
 def runner(consumer: ScriptedConsumer, producer: ScriptedProducer) -> Runner:
     settings = load({"SELFTAUGHT_COMMIT_INTERVAL_MS": "50"})
-    return Runner(settings, pipeline(), consumer, producer, Health())  # type: ignore[arg-type]
+    return Runner(
+        settings=settings,
+        pipeline=pipeline(),
+        consumer=consumer,  # type: ignore[arg-type]
+        producer=producer,  # type: ignore[arg-type]
+        health=Health(),
+    )
 
 
 def cards_per_event(producer: ScriptedProducer) -> Counter[str]:
@@ -262,7 +268,7 @@ def test_records_read_while_a_commit_waits_are_written_by_the_next_transaction()
 
 def test_a_slow_commit_stops_reading_until_it_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
     # A commit this slow means the broker is slow or away: no rebalance may be taken
-    # while it waits (runner._READ_DURING_COMMIT_S).
+    # while it waits (runner.loop._READ_DURING_COMMIT_S).
     monkeypatch.setattr(runner_module, "_READ_DURING_COMMIT_S", 0.05)
     consumer, producer = ScriptedConsumer(partitions=1), ScriptedProducer()
     r = runner(consumer, producer)

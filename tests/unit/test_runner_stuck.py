@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
-from consumer import runner as runner_module
 from consumer.errors import Fatal
 from consumer.metrics import Health
 from consumer.runner import Runner
+from consumer.runner import transaction as txn_module
+from consumer.runner.status import Status
+from consumer.runner.transaction import Stuck, Transaction
 from consumer.settings import load
 from tests.unit.factories import pipeline
 from tests.unit.test_runner_commit import (
@@ -77,11 +79,11 @@ def run(new_producer: bool) -> tuple[StuckProducer, list[ScriptedProducer], Rewi
 
     settings = load({"SELFTAUGHT_COMMIT_INTERVAL_MS": "50"})
     r = Runner(
-        settings,
-        pipeline(),
-        consumer,  # type: ignore[arg-type]
-        stuck,  # type: ignore[arg-type]
-        Health(),
+        settings=settings,
+        pipeline=pipeline(),
+        consumer=consumer,  # type: ignore[arg-type]
+        producer=stuck,  # type: ignore[arg-type]
+        health=Health(),
         new_producer=make if new_producer else None,  # type: ignore[arg-type]
     )
     try:
@@ -94,7 +96,7 @@ def run(new_producer: bool) -> tuple[StuckProducer, list[ScriptedProducer], Rewi
 def test_a_stuck_commit_is_left_to_a_new_producer_and_every_record_is_written_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(runner_module, "_STUCK_AFTER_S", 0.5)
+    monkeypatch.setattr(txn_module, "CALL_STUCK_S", 0.5)
     stuck, made, consumer = run(new_producer=True)
     assert stuck.committed_cards == []  # fenced: nothing of it counts
     assert len(made) == 1
@@ -106,6 +108,32 @@ def test_a_stuck_commit_is_left_to_a_new_producer_and_every_record_is_written_on
 def test_a_stuck_commit_without_a_way_to_replace_the_producer_ends_the_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(runner_module, "_STUCK_AFTER_S", 0.5)
+    monkeypatch.setattr(txn_module, "CALL_STUCK_S", 0.5)
     with pytest.raises(Fatal, match="send_offsets_to_transaction has not returned"):
         run(new_producer=False)
+
+
+def test_in_a_rebalance_callback_a_stuck_commit_is_replaced_and_the_loop_rewinds_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Inside consume() nothing can be awaited: the new producer starts there, and the loop
+    # rewinds at its next turn (what was in flight may have been committed by the old one).
+    monkeypatch.setattr(txn_module, "CALL_STUCK_S", 0.3)
+    stuck, fresh = StuckProducer(), ScriptedProducer()
+    t = Transaction(
+        producer=stuck,  # type: ignore[arg-type]
+        output_topic="cards",
+        dlq_topic="dlq",
+        health=Health(),
+        status=Status(),
+        new_producer=lambda: fresh,  # type: ignore[arg-type,return-value]
+    )
+    try:
+        t.start([], object())
+        with pytest.raises(Stuck, match="send_offsets_to_transaction has not returned"):
+            t.settle_now()
+        t.replace_now("stuck")
+    finally:
+        stuck.release.set()
+    assert t.producer is fresh  # type: ignore[comparison-overlap]
+    assert t.rewind_due and t.committing is None

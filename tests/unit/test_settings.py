@@ -123,3 +123,12 @@ def test_each_client_gets_only_its_roles_kafka_properties() -> None:
     Producer(p, logger=logger).flush(0)
     AdminClient(a, logger=logger)
     assert warnings == []
+
+
+def test_the_replay_and_demo_clients_are_configured_here_too() -> None:
+    s = load({"SELFTAUGHT_KAFKA_LINGER_MS": "20", "SELFTAUGHT_KAFKA_CLIENT_RACK": "eu-1a"})
+    r, p = s.reader_config("g-dlq-replay"), s.replay_producer_config("g-dlq-replay")
+    assert r["group.id"] == "g-dlq-replay" and r["isolation.level"] == "read_committed"
+    assert r["enable.auto.commit"] is False and "linger.ms" not in r
+    assert r["client.rack"] == p["client.rack"] == "eu-1a"
+    assert p["transactional.id"] == "g-dlq-replay" and p["enable.idempotence"] is True

@@ -1,0 +1,84 @@
+"""What pauses a partition and what resumes it, decided without Kafka."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from consumer.events import SourceRef
+from consumer.runner.pausing import Pausing, backpressure
+from consumer.runner.window import Entry, Window
+
+A, B = ("t", 0), ("t", 1)
+
+
+def decide(sizes: dict[tuple[str, int], int], paused: set[tuple[str, int]]) -> Any:
+    return backpressure(
+        {tp: range(n) for tp, n in sizes.items()},
+        paused,
+        in_flight=sum(sizes.values()),
+        max_in_flight=100,
+        per_partition=10,
+    )
+
+
+def test_a_full_partition_pauses_alone() -> None:
+    assert decide({A: 10, B: 3}, set()) == ([A], [])
+
+
+def test_a_full_window_pauses_every_partition() -> None:
+    assert decide({A: 9, B: 91}, set()) == ([A, B], [])
+
+
+def test_a_paused_partition_resumes_at_half_its_limit_and_half_the_total() -> None:
+    assert decide({A: 6, B: 0}, {A}) == ([], [])
+    assert decide({A: 5, B: 0}, {A}) == ([], [A])
+    assert decide({A: 5, B: 46}, {A, B}) == ([], [])  # the total is above half
+
+
+class RecordingConsumer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def pause(self, tps: list[TopicPartition]) -> None:
+        self.calls.append(("pause", [tp.partition for tp in tps]))
+
+    def resume(self, tps: list[TopicPartition]) -> None:
+        self.calls.append(("resume", [tp.partition for tp in tps]))
+
+
+def fill(w: Window, tp: tuple[str, int], n: int) -> None:
+    queue = w.queues[tp]
+    for _ in range(n):
+        w.add(queue, Entry(SourceRef(tp[0], tp[1], len(queue), None, None, (), 0)))
+
+
+def test_pausing_follows_the_window_and_tells_the_consumer_once() -> None:
+    consumer = RecordingConsumer()
+    p = Pausing(consumer=consumer, max_in_flight=100, per_partition=4)  # type: ignore[arg-type]
+    w = Window()
+    w.open([A, B])
+    fill(w, A, 4)
+    p.apply(w)
+    p.apply(w)
+    assert p.paused == {A}
+    w.queues[A].clear()
+    w.in_flight = 0
+    p.apply(w)
+    assert p.paused == set()
+    assert consumer.calls == [("pause", [0]), ("resume", [0])]
+
+
+def test_a_hold_pauses_new_assignments_and_nothing_resumes() -> None:
+    consumer = RecordingConsumer()
+    p = Pausing(consumer=consumer, max_in_flight=100, per_partition=4)  # type: ignore[arg-type]
+    p.hold([A])
+    p.assigned([B])
+    w = Window()
+    w.open([A, B])
+    p.apply(w)
+    assert p.paused == {A, B}
+    p.forget([A])
+    assert p.paused == {B}
+    assert consumer.calls == [("pause", [0]), ("pause", [1])]
