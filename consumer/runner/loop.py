@@ -220,6 +220,8 @@ class Runner:
             # Keep polling: group membership depends on it. Records that still arrive are not
             # taken (their offsets are never committed, so the next owner reads them).
             self._poll()
+            if self._txn.rewind_due:
+                break  # the producer was replaced: the next owner reads from the commit
             await self._commit_cycle()
             await asyncio.sleep(interval)
         await self._commit_cycle()
@@ -319,6 +321,8 @@ class Runner:
     async def _start_commit(self) -> int:
         """Write the finished prefixes in a new transaction and leave its commit to a
         thread; the number of records written (0: nothing was finished)."""
+        if self._txn.rewind_due:
+            return 0  # what is queued may be committed already (see _loop)
         batch = self._collect()
         if not batch:
             return 0
