@@ -11,7 +11,7 @@ wait for the broker, sending the offsets and committing, run on a thread while t
 on reading and finishing records. Those wait in the queues for the next transaction: one is
 open at a time, and the producer is not touched until its commit is settled. The entries
 being committed stay at the front of their queues until then, so an aborted commit writes
-them again, and a revoke waits for the commit under way before it commits (DESIGN.md).
+them again, and a revoke waits for the commit under way before it commits (docs/design.md).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class _Committing:
 
 
 class Runner:
-    """Consume-generate-produce, exactly once. See DESIGN.md for the reasoning."""
+    """Consume-generate-produce, exactly once. See docs/design.md for the reasoning."""
 
     def __init__(
         self,
@@ -632,7 +632,7 @@ class Runner:
 
         The outcomes are still in memory and nothing of the aborted transaction is visible,
         so the next cycle simply writes them again: no generation is redone. Only when the
-        same work aborts repeatedly do we rewind to the committed offsets (DESIGN.md).
+        same work aborts repeatedly do we rewind to the committed offsets (docs/design.md).
         """
         m.TRANSACTIONS.labels("aborted").inc()
         self._aborts_in_a_row += 1
