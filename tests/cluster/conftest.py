@@ -122,6 +122,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         }
         own = True
     env["KAFKA_BROKERS"] = str(BROKERS)
+    # A node restarted mid-test replays its log and catches up on two others' replication:
+    # on a busy two-core machine that took over stack.sh's default 120 s.
+    env.setdefault("STACK_TIMEOUT", "300")
     subprocess.run(["bash", str(STACK_SH), "up"], env=env, check=True, timeout=900)
     bootstrap = subprocess.run(
         ["bash", str(STACK_SH), "bootstrap"], env=env, check=True, capture_output=True, text=True
