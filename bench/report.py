@@ -63,7 +63,27 @@ def render(res: dict[str, Any]) -> str:
     if sc and "error" not in sc:
         out.extend(scale_out_section(sc))
 
-    for key in ("throughput", "memory", "llm", "latency", "scale_out"):
+    ev = res.get("eval")
+    if isinstance(ev, dict) and "skipped" in ev:
+        out.append(f"eval: {ev['skipped']}")
+        out.append("")
+    elif isinstance(ev, dict):
+        for mode in ("memoryci", "similar"):
+            m = ev.get(mode) or {}
+            if "error" in m:
+                out.append(f"eval {mode}: FAILED: {m['error'][:300]}")
+            elif "lift" in m:
+                low, high = m["lift_95"]
+                out.append(
+                    f"eval {mode}: {m['model']}, {m['judged']} pairs judged, accuracy "
+                    f"{_fmt(m['accuracy_without'], 3)} -> {_fmt(m['accuracy_with'], 3)}, lift "
+                    f"{_fmt(m['lift'], 3)} [{_fmt(low, 3)}, {_fmt(high, 3)}], McNemar p "
+                    f"{_fmt(m['mcnemar_p'], 3)}, ${_fmt(m['cost_usd'], 3)}"
+                    + (f" ({m['stopped']})" if m.get("stopped") else "")
+                )
+        out.append("")
+
+    for key in ("throughput", "memory", "llm", "latency", "scale_out", "eval"):
         sec = res.get(key)
         if isinstance(sec, dict) and "error" in sec:
             out.append(f"{key}: FAILED: {sec['error'][:300]}")

@@ -1,4 +1,5 @@
-"""Command line: ``run | demo | schemas register | dlq replay``. Parse, load settings, hand over."""
+"""Command line: ``run | demo | schemas register | dlq replay | eval``. Parse, load settings,
+hand over."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--limit", type=int, default=None, help="at most this many records")
     rep.add_argument("--from-beginning", action="store_true", help="ignore the replay position")
     rep.add_argument("--dry-run", action="store_true", help="count, do not re-inject")
+    from consumer.eval.command import add_arguments as eval_arguments
+
+    eval_arguments(sub.add_parser("eval", help="measure whether the cards make a critic better"))
     return p
 
 
@@ -47,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         for v in (s.anthropic_api_key, s.schema_registry_password)
         if v is not None
     ] + [v for k, v in s.kafka_extra.items() if settings.mask_kafka_value(k, v) == "***"]
-    # The demo prints its results on stdout; its log goes to stderr so the two stay apart.
-    stream = sys.stderr if args.command == "demo" else sys.stdout
+    # The demo and eval print their results on stdout; their log goes to stderr.
+    stream = sys.stderr if args.command in ("demo", "eval") else sys.stdout
     logs.setup(s.log_format, s.log_level, secrets, stream)
     try:
         if args.command == "run":
@@ -77,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
                 from_beginning=args.from_beginning,
                 dry_run=args.dry_run,
             )
+        if args.command == "eval":
+            from consumer.eval import command
+
+            return command.main(s, args)
     except ConfigError as exc:
         for line in exc.lines:
             print(f"selftaught: configuration error: {line}", file=sys.stderr)

@@ -145,6 +145,8 @@ class Transport:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._tokens_per_call = 2000.0  # for reading token headroom; follows real usage
+        self.used = Tokens()  # every answered call's usage, summed
+        self.answered = 0  # calls that returned a 200 with usage
         self._cap_waiters = 0
         self._warned: dict[str, float] = {}
 
@@ -269,6 +271,8 @@ class Transport:
             m.LLM_TOKENS.labels(kind).inc(getattr(tokens, kind))
         cost = tokens.cost(self._prices)
         m.LLM_COST.inc(cost)
+        self.used += tokens
+        self.answered += 1
         self._tokens_per_call = 0.9 * self._tokens_per_call + 0.1 * tokens.total
         return cost
 

@@ -42,6 +42,10 @@ From another process: ``python -m tests.fakes.anthropic_server --port 8089`` and
 
 ``GET /_control`` answers the request count, the in-flight high-water mark and the rules.
 
+A scripted model for other prompts (the critic ``selftaught eval`` asks): ``fake.script(fn)``
+makes every ``ok`` answer ``fn(user_text)``, a JSON-able object, instead of a wrong
+evaluation; ``fake.script(None)`` or ``reset`` turns it off.
+
 Every ``/v1/messages`` request is recorded (``fake.requests``: body, lower-cased headers, the
 behaviour it got), so tests can assert what was sent. ``fake.configure`` sets the latency,
 the ``usage`` answered and the ``anthropic-ratelimit-*`` headers; ``fake.reset`` forgets all
@@ -59,6 +63,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -193,6 +198,7 @@ class FakeAnthropic:
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._script: Callable[[str], Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -264,9 +270,16 @@ class FakeAnthropic:
             if ratelimit is not None:
                 self._state.ratelimit.update(ratelimit)
 
-    def reset(self) -> None:
-        """Forget rules, recorded requests and configuration."""
+    def script(self, answer: Callable[[str], Any] | None) -> None:
+        """Answer every ``ok`` request with ``answer(user_text)`` (JSON) instead; ``None``
+        goes back to wrong evaluations."""
         with self._lock:
+            self._script = answer
+
+    def reset(self) -> None:
+        """Forget rules, recorded requests, configuration and the script."""
+        with self._lock:
+            self._script = None
             self._rules.clear()
             self._windows.clear()
             self._requests.clear()
@@ -392,7 +405,11 @@ class FakeAnthropic:
                 {"type": "error", "error": {"type": kind, "message": error_text}},
                 headers,
             )
-        answer = self.answer_for(body)
+        script = self._script
+        if script is not None and b == "ok":
+            answer = script("\n".join(_texts(body, "user")))
+        else:
+            answer = self.answer_for(body)
         if b == "answer":
             answer = {
                 "wrong_phi_after": p.get("phi", answer["wrong_phi_after"]),
