@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report_sections import (
+    _fmt,
     latency_section,
     llm_section,
     memory_section,
