@@ -58,10 +58,12 @@ def working(
     try:
         yield services, watch, producing
     finally:
-        watch.stop()
-        for s in services:
-            if s.proc is not None and s.proc.poll() is None:
-                s.stop()
+        try:
+            watch.stop()
+        finally:
+            for s in services:  # never left running, whatever failed
+                if s.proc is not None and s.proc.poll() is None:
+                    s.stop()
 
 
 def finish(cluster: Cluster, t: Topics, services: list[Service], timeout: float = 300) -> float:

@@ -84,10 +84,12 @@ def test_seeded_faults_leave_every_event_written_once(
         print(f"[nemesis] FAILED, repeat with {repeat}; steps:\n  " + "\n  ".join(nemesis.log))
         raise
     finally:
-        watch.stop()
-        for s in services:
-            if s.proc is not None and s.proc.poll() is None:
-                s.stop()
+        try:
+            watch.stop()
+        finally:
+            for s in services:  # never left running, whatever failed
+                if s.proc is not None and s.proc.poll() is None:
+                    s.stop()
     out = read_output(cluster.stack, topics)
     figures(f"nemesis seed {seed}, {len(steps)} faults", sent, out, took, watch.line())
     try:
