@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -214,6 +215,9 @@ async def _serve(
             health=health,
             on_commit=on_commit,
             client_errors=client_errors,
+            new_producer=functools.partial(
+                kafka.make_producer, s.producer_config(instance_id), client_errors
+            ),
         )
         stop.runner = runner
         if stop.requested:

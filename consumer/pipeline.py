@@ -169,6 +169,11 @@ class Pipeline:
     def _loaded(self, schema_id: int, done: asyncio.Task[None]) -> None:
         if self._loads.get(schema_id) is done:
             del self._loads[schema_id]
+        if not done.cancelled():
+            # Its DecodeError is each waiting record's, re-raised by own.result() below; when
+            # every one of them was cancelled (their partition revoked) nobody asks, and
+            # asyncio would report the handled failure as an error when the task is freed.
+            done.exception()
         if self._loads:
             return
         # The last fetch ended: every held record starts now, in read order, in this one

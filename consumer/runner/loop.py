@@ -30,7 +30,7 @@ from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.rebalance import Rebalance
 from consumer.runner.status import Status
-from consumer.runner.transaction import Abort, Transaction
+from consumer.runner.transaction import Abort, Stuck, Transaction
 from consumer.runner.window import TP, Batch, Entry, Window
 from consumer.settings import Settings
 
@@ -64,6 +64,7 @@ class Runner:
         health: Health,
         on_commit: Callable[[dict[TP, int]], None] | None = None,
         client_errors: ClientErrors | None = None,
+        new_producer: Callable[[], Producer] | None = None,
     ) -> None:
         """
         :param settings: topics, the window's limits, the commit interval, the drain timeout
@@ -73,11 +74,12 @@ class Runner:
         :param health: what /healthz and /readyz report
         :param on_commit: called after each commit with every partition's committed offset
         :param client_errors: the clients' error callback, read for refused credentials
+        :param new_producer: makes a producer like ``producer`` (the same transactional.id),
+            to replace one stuck inside librdkafka; without it a stuck call ends the process
         """
         self._s = settings
         self._pipeline = pipeline
         self._consumer = consumer
-        self._producer = producer
         self._health = health
         self._on_commit = on_commit
         self._status = Status()
@@ -94,6 +96,7 @@ class Runner:
             health=health,
             status=self._status,
             client_errors=client_errors,
+            new_producer=new_producer,
         )
         self._observer = Observer(
             consumer=consumer, window=self._window, pausing=self._pausing, health=health
@@ -167,6 +170,12 @@ class Runner:
         window = self._window
         while not self._status.stopping:
             msgs = self._poll()
+            if self._txn.rewind_due:
+                # The producer was replaced in a rebalance callback: what was in flight may be
+                # committed already. Read again from the committed offsets (these records too).
+                self._txn.rewind_due = False
+                self._rebalance.rewind()
+                continue
             for msg in msgs:
                 self._accept(msg)
             committing = self._txn.committing
@@ -211,6 +220,8 @@ class Runner:
             # Keep polling: group membership depends on it. Records that still arrive are not
             # taken (their offsets are never committed, so the next owner reads them).
             self._poll()
+            if self._txn.rewind_due:
+                break  # the producer was replaced: the next owner reads from the commit
             await self._commit_cycle()
             await asyncio.sleep(interval)
         await self._commit_cycle()
@@ -231,7 +242,7 @@ class Runner:
             self._consumer.close()
         except (KafkaException, RuntimeError) as exc:
             log.warning("consumer close: %s", exc)
-        self._producer.flush(10)
+        self._txn.producer.flush(10)
         self._health.stop("shut down")
 
     # -- intake --------------------------------------------------------------------------
@@ -310,6 +321,8 @@ class Runner:
     async def _start_commit(self) -> int:
         """Write the finished prefixes in a new transaction and leave its commit to a
         thread; the number of records written (0: nothing was finished)."""
+        if self._txn.rewind_due:
+            return 0  # what is queued may be committed already (see _loop)
         batch = self._collect()
         if not batch:
             return 0
@@ -327,12 +340,26 @@ class Runner:
         except Abort as exc:
             await self._abort(str(exc))
             return
+        except Stuck as exc:
+            await self._replace(str(exc))
+            return
         if batch is not None:
             self._record_commit(batch)
 
     async def _abort(self, why: str) -> None:
-        if await self._txn.abort_and_retry(why):
+        try:
+            rewind = await self._txn.abort_and_retry(why)
+        except Stuck as exc:
+            await self._replace(str(exc))
+            return
+        if rewind:
             self._rebalance.rewind()
+
+    async def _replace(self, why: str) -> None:
+        # A new producer fences the stuck one; whether its transaction committed shows only
+        # in the committed offsets, so every partition reads again from there.
+        await self._txn.replace(why)
+        self._rebalance.rewind()
 
     def _collect(self) -> Batch:
         batch, finished = self._window.prefixes()

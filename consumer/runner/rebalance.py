@@ -21,7 +21,7 @@ from consumer.health import Health
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.status import Status
-from consumer.runner.transaction import Abort, Transaction
+from consumer.runner.transaction import Abort, Stuck, Transaction
 from consumer.runner.window import TP, Batch, Window
 
 __all__ = ["Rebalance"]
@@ -107,6 +107,9 @@ class Rebalance:
             batch = self._txn.settle_now()
             if batch is not None:
                 self._on_committed(batch)
+        except Stuck as exc:
+            self._replace(str(exc))
+            return
         except Fatal as exc:
             self._status.fatal = str(exc)
             return
@@ -116,8 +119,18 @@ class Rebalance:
         try:
             self._txn.transact(batch, self._consumer.consumer_group_metadata())
             self._on_committed(batch)
+        except Stuck as exc:
+            self._replace(str(exc))
         except Abort as exc:
             self._txn.abort(f"commit on revoke, the next owner redoes it: {exc}")
+        except Fatal as exc:
+            self._status.fatal = str(exc)
+
+    def _replace(self, why: str) -> None:
+        # Nothing more is committed here: what was in flight may be committed already. The
+        # next owner reads from the committed offsets; the loop rewinds the rest.
+        try:
+            self._txn.replace_now(why)
         except Fatal as exc:
             self._status.fatal = str(exc)
 
