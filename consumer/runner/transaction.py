@@ -33,6 +33,7 @@ from consumer.pipeline import DeadLetter, Produced
 from consumer.runner.status import Status
 from consumer.runner.threads import off_loop, on_thread
 from consumer.runner.window import Batch, Entry
+from consumer.selection.seam import SelectionSeam
 
 __all__ = [
     "ABORTS_BEFORE_REWIND",
@@ -87,6 +88,7 @@ class Transaction:
         health: Health,
         status: Status,
         client_errors: ClientErrors | None = None,
+        selection: SelectionSeam | None = None,
     ) -> None:
         """
         :param producer: a transactional producer (``transactional.id`` set)
@@ -95,8 +97,10 @@ class Transaction:
         :param health: kept alive while a call waits for the broker
         :param status: read for a stop while waiting at start
         :param client_errors: the clients' error callback, read for refused credentials
+        :param selection: gives each offset its metadata (the pair budget's spending)
         """
         self._producer = producer
+        self._selection = selection
         self._output_topic = output_topic
         self._dlq_topic = dlq_topic
         self._health = health
@@ -208,7 +212,12 @@ class Transaction:
         thread: the producer is not used by anything else until this returns); returns when
         the commit returned."""
         p = self._producer
-        offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
+        if self._selection is not None:
+            # The partitions' spending of the pair budget, in the same transaction as the
+            # outcomes it counts (consumer/selection/ledger.py).
+            offsets = self._selection.offsets([(tp, offset) for tp, _, offset in batch])
+        else:
+            offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
         # leaves stale group metadata; abort, poll (which rejoins the group), write again.
         self.call(

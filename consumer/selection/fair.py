@@ -52,5 +52,3 @@ def informativeness(delta: float, width: float, seen_action: int, similarity: fl
     rare = 1.0 / math.sqrt(1.0 + seen_action)
     novel = 1.0 - max(0.0, min(1.0, similarity))
     return (big + rare + novel) / 3.0
-
-
