@@ -20,6 +20,7 @@ from tests.integration.harness import (
     Stack,
     Topics,
     check_exactly_once,
+    committed,
     read_all,
     read_output,
     wait_until_committed,
@@ -35,8 +36,11 @@ _WORDS = [f"{a}{b}{c}" for a in "bcdfgh" for b in "aeiou" for c in "klmnprst"]
 
 
 def situation(i: int) -> str:
-    """A state of its own for each i (numbers would be normalised away: words differ)."""
-    return " ".join(_WORDS[(i * k + k) % len(_WORDS)] for k in (1, 3, 7, 11, 13))
+    """A state of its own for each i below 57,600 (numbers would be normalised away: the
+    words differ; the first two spell i in base 240, the rest scatter)."""
+    n = len(_WORDS)
+    picks = (i % n, i // n + 17, i * 7 + 3, i * 11 + 5, i * 13 + i // n)
+    return " ".join(_WORDS[k % n] for k in picks)
 
 
 def score_event(i: int, hour: int, repeat_of: int | None = None) -> dict[str, Any]:
@@ -156,9 +160,12 @@ def test_a_restart_mid_stream_keeps_exactly_once_and_the_hours_spending(
     events = [score_event(i, hour=0) for i in range(3000)]
     by_id = {e["event_id"]: e for e in events}
     service = Service(stack, topics, tmp_path, instance_id="sel-crashy", env=env).start()
-    time.sleep(6)
+    wait_for_log(service, "pair budget: 300 of the group's 300 per hour for 3 of 3")
     produce(stack, topics, events)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while not any(o > 0 for o in committed(stack, topics).values()):
+        assert time.monotonic() < deadline, service.logs()[-3000:]
+        time.sleep(0.2)
     service.kill()  # mid-stream: some selected, some committed, some neither
     service.start()  # the same id: reads each partition's spending back from its offset
     try:
