@@ -23,6 +23,7 @@ from consumer.errors import BadRecord, RegistryUnavailable
 from consumer.events import ContrastPair, ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate import ContrastGenerator, ImmediateGenerator
 from consumer.qualify import Criteria, Skip, qualify
+from consumer.selection import Selector, Unselected, Wait
 from consumer.validate import ensure_contrast
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    why: Skip
+    why: Skip | Unselected
 
 
 Outcome = Produced | DeadLetter | Skipped
@@ -114,6 +115,8 @@ class Pipeline:
         policy: CardPolicy,
         min_contrast: float,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        selector: Selector | None = None,
+        on_selected: Callable[[ScoreEvent], None] | None = None,
     ) -> None:
         self._decoder = decoder
         self._criteria = criteria
@@ -127,6 +130,9 @@ class Pipeline:
         # Records read while a fetch was pending, in read order, with their own fetch.
         self._held: deque[_Held] = deque()
         self._places = FairPlaces()
+        # Which qualifying events become pairs (None: all of them, no budget is set).
+        self._selector = selector
+        self._on_selected = on_selected
 
     def start(self, ref: SourceRef) -> Outcome | Pending:
         try:
@@ -153,9 +159,38 @@ class Pipeline:
         verdict = qualify(event, self._criteria)
         if isinstance(verdict, Skip):
             return Skipped(verdict)
+        if self._selector is not None:
+            choice = self._selector.decide(
+                verdict, (ref.topic, ref.partition), ref.offset, self._clock_ms()
+            )
+            if isinstance(choice, Unselected):
+                return Skipped(choice)
+            if isinstance(choice, Wait):
+                return self._after_wait(verdict, ref, choice)
+            if self._on_selected is not None:
+                self._on_selected(verdict)
         if self._immediate is not None:
             return self._finish(verdict, self._immediate.generate_now(verdict))
         return self._generate(verdict, ref.topic, ref.partition)
+
+    async def _after_wait(self, event: ScoreEvent, ref: SourceRef, wait: Wait) -> Outcome:
+        # The budget's wait mode: the hour is spent; ask again when the next one starts.
+        # The partition's queue fills behind this record and pauses, as with the spend cap.
+        assert self._selector is not None
+        while True:
+            await asyncio.sleep(max(0.0, (wait.until_ms - self._clock_ms()) / 1000))
+            tp = (ref.topic, ref.partition)
+            choice = self._selector.decide(event, tp, ref.offset, self._clock_ms())
+            if isinstance(choice, Unselected):
+                return Skipped(choice)
+            if choice is None:
+                break
+            wait = choice
+        if self._on_selected is not None:
+            self._on_selected(event)
+        if self._immediate is not None:
+            return self._finish(event, self._immediate.generate_now(event))
+        return await self._generate(event, ref.topic, ref.partition)
 
     def _begin_load(self, schema_id: int) -> None:
         # One fetch per unknown id, however many records wait for it; started here, at

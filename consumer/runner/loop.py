@@ -32,6 +32,7 @@ from consumer.runner.rebalance import Rebalance
 from consumer.runner.status import Status
 from consumer.runner.transaction import Abort, Stuck, Transaction
 from consumer.runner.window import TP, Batch, Entry, Window
+from consumer.selection.seam import SelectionSeam
 from consumer.settings import Settings
 
 __all__ = ["Runner"]
@@ -65,6 +66,7 @@ class Runner:
         on_commit: Callable[[dict[TP, int]], None] | None = None,
         client_errors: ClientErrors | None = None,
         new_producer: Callable[[], Producer] | None = None,
+        selection: SelectionSeam | None = None,
     ) -> None:
         """
         :param settings: topics, the window's limits, the commit interval, the drain timeout
@@ -76,8 +78,12 @@ class Runner:
         :param client_errors: the clients' error callback, read for refused credentials
         :param new_producer: makes a producer like ``producer`` (the same transactional.id),
             to replace one stuck inside librdkafka; without it a stuck call ends the process
+        :param selection: the pair budget's seam (consumer/selection): told what is assigned,
+            revoked, committed and rewound; writes each partition's spending as its offset
+            metadata. None: no budget.
         """
         self._s = settings
+        self._selection = selection
         self._pipeline = pipeline
         self._consumer = consumer
         self._health = health
@@ -97,6 +103,7 @@ class Runner:
             status=self._status,
             client_errors=client_errors,
             new_producer=new_producer,
+            selection=selection,
         )
         self._observer = Observer(
             consumer=consumer, window=self._window, pausing=self._pausing, health=health
@@ -110,6 +117,7 @@ class Runner:
             health=health,
             status=self._status,
             on_committed=self._record_commit,
+            selection=selection,
             reset_to_latest=settings.offset_reset == "latest",
         )
         self._lag_task: asyncio.Future[None] | None = None
@@ -374,6 +382,8 @@ class Runner:
     def _record_commit(self, batch: Batch) -> None:
         """After a commit: its entries leave the window, its outcomes are counted."""
         self._window.pop_committed(batch)
+        if self._selection is not None:
+            self._selection.committed({tp: offset for tp, _, offset in batch})
         self._observer.committed(batch)
         if self._on_commit is not None:
             self._on_commit(dict(self._window.committed))

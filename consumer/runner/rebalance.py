@@ -23,6 +23,7 @@ from consumer.runner.pausing import Pausing
 from consumer.runner.status import Status
 from consumer.runner.transaction import Abort, Stuck, Transaction
 from consumer.runner.window import TP, Batch, Window
+from consumer.selection.seam import SelectionSeam
 
 __all__ = ["Rebalance"]
 
@@ -43,6 +44,7 @@ class Rebalance:
         health: Health,
         status: Status,
         on_committed: Callable[[Batch], None],
+        selection: SelectionSeam | None = None,
         reset_to_latest: bool = False,
     ) -> None:
         """
@@ -54,6 +56,7 @@ class Rebalance:
         :param health: the group is joined at the first assignment
         :param status: nothing is committed once fatal
         :param on_committed: what the loop does after any commit (pop, count, report)
+        :param selection: the pair budget follows the partitions: their shares and spending
         :param reset_to_latest: where a rewind goes for a partition with no committed offset
             (``auto.offset.reset=latest``; else the beginning)
         """
@@ -65,6 +68,7 @@ class Rebalance:
         self._health = health
         self._status = status
         self._on_committed = on_committed
+        self._selection = selection
         self._reset = OFFSET_END if reset_to_latest else OFFSET_BEGINNING
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -73,6 +77,8 @@ class Rebalance:
         tps = [(tp.topic, tp.partition) for tp in partitions]
         self._window.open(tps)
         m.ASSIGNED.set(len(self._window.queues))
+        if self._selection is not None:
+            self._selection.assigned(consumer, partitions)
         if partitions:
             log.info("assigned %s", _names(partitions))
             if log.isEnabledFor(logging.DEBUG):
@@ -86,6 +92,8 @@ class Rebalance:
         if not self._status.fatal and self._health.producer_ready:
             self._commit_revoked(revoked)
         self.drop(list(revoked))
+        if self._selection is not None:
+            self._selection.revoked(list(revoked))
         if partitions:
             log.info("revoked %s", _names(partitions))
 
@@ -95,6 +103,8 @@ class Rebalance:
         m.REBALANCES.labels("lost").inc()
         log.warning("assignment lost: %s", _names(partitions))
         self.drop([(tp.topic, tp.partition) for tp in partitions])
+        if self._selection is not None:
+            self._selection.revoked([(tp.topic, tp.partition) for tp in partitions])
 
     def _commit_revoked(self, revoked: set[TP]) -> None:
         """Commit what is done for the partitions leaving us, blocking (inside consume()).
@@ -144,6 +154,8 @@ class Rebalance:
         """Drop every queue and seek each assigned partition back to its committed offset."""
         tps = list(self._window.queues)
         self.drop(tps)
+        if self._selection is not None:
+            self._selection.rewound(tps)  # what was spent past the committed offsets
         self._window.open(tps)
         if not tps:
             return

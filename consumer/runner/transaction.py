@@ -34,6 +34,7 @@ from consumer.pipeline import DeadLetter, Produced
 from consumer.runner.status import Status
 from consumer.runner.threads import off_loop, on_thread
 from consumer.runner.window import Batch, Entry
+from consumer.selection.seam import SelectionSeam
 
 __all__ = [
     "ABORTS_BEFORE_REWIND",
@@ -104,6 +105,7 @@ class Transaction:
         status: Status,
         client_errors: ClientErrors | None = None,
         new_producer: Callable[[], Producer] | None = None,
+        selection: SelectionSeam | None = None,
     ) -> None:
         """
         :param producer: a transactional producer (``transactional.id`` set)
@@ -114,8 +116,10 @@ class Transaction:
         :param client_errors: the clients' error callback, read for refused credentials
         :param new_producer: makes a producer like ``producer`` (the same transactional.id)
             to replace one stuck inside librdkafka; without it a stuck call is ``Fatal``
+        :param selection: gives each offset its metadata (the pair budget's spending)
         """
         self._producer = producer
+        self._selection = selection
         self._new_producer = new_producer
         self._abandoned: list[Producer] = []  # replaced while stuck; never closed (replace)
         # A producer was replaced inside a rebalance callback: the loop rewinds next.
@@ -271,7 +275,12 @@ class Transaction:
         thread: the producer is not used by anything else until this returns); returns when
         the commit returned."""
         p = self._producer
-        offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
+        if self._selection is not None:
+            # The partitions' spending of the pair budget, in the same transaction as the
+            # outcomes it counts (consumer/selection/ledger.py).
+            offsets = self._selection.offsets([(tp, offset) for tp, _, offset in batch])
+        else:
+            offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
         # leaves stale group metadata; abort, poll (which rejoins the group), write again.
         self.call(
