@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -20,6 +21,8 @@ from consumer.judge.setup import make_check, make_curriculum, restorer
 from consumer.pipeline import Pipeline
 from consumer.qualify import Criteria, Scale
 from consumer.runner import TP, Runner
+from consumer.selection import Policy, Selector
+from consumer.selection.seam import SelectionSeam
 from consumer.settings import Settings, resolve_instance_id
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,28 @@ def make_generator(
     except ImportError as exc:  # pragma: no cover - the module ships with the package
         raise ConfigError([f"SELFTAUGHT_LLM_BACKEND=anthropic is unavailable: {exc}"]) from exc
     return AnthropicGenerator.from_settings(s, levels=levels)
+
+
+def make_selection(s: Settings) -> SelectionSeam | None:
+    """The selection stage and its seam, when a pair budget is set (None: pair them all)."""
+    if s.pair_budget_per_hour <= 0:
+        return None
+    policy = Policy(
+        budget_per_hour=s.pair_budget_per_hour,
+        mode=s.budget_mode,
+        fair_share_key=s.fair_share_key,
+        duplicate_similarity=s.duplicate_similarity,
+        memory_size=s.situation_memory,
+        memory_max_age_ms=int(s.situation_max_age_s * 1000),
+        scale_width=s.phi_max - s.phi_min,
+    )
+    log.info(
+        "selection on: %d pairs per hour of %s time for the group, fair by %s",
+        s.pair_budget_per_hour,
+        "event" if s.budget_mode == "select" else "wall",
+        s.fair_share_key,
+    )
+    return SelectionSeam(selector=Selector(policy=policy), topic=s.input_topic)
 
 
 async def _output_schema_id(
@@ -217,6 +242,7 @@ async def _serve(
         if schema_id is None:
             log.info("stopped before start-up finished")
             return 0
+        selection = make_selection(s)
         pipeline = Pipeline(
             decoder=EventDecoder(registry),
             criteria=Criteria(
@@ -228,6 +254,8 @@ async def _serve(
             min_contrast=s.min_contrast,
             check=check,
             on_redacted=metrics.count_redactions,
+            selector=selection.selector if selection else None,
+            on_selected=selection.selected if selection else None,
         )
         client_errors = kafka.ClientErrors()
         runner = Runner(
@@ -240,6 +268,10 @@ async def _serve(
             client_errors=client_errors,
             offset_note=curriculum.encode if curriculum is not None else None,
             on_assigned_notes=restorer(curriculum) if curriculum is not None else None,
+            new_producer=functools.partial(
+                kafka.make_producer, s.producer_config(instance_id), client_errors
+            ),
+            selection=selection,
         )
         stop.runner = runner
         if stop.requested:

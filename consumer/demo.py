@@ -24,6 +24,7 @@ from consumer import app, kafka, metrics, schemas
 from consumer.codec import MAGIC, RegistryClient, decode_card, without_logical_types
 from consumer.errors import RegistryUnavailable
 from consumer.runner import TP, Runner
+from consumer.selection import Unselected
 from consumer.settings import Settings
 
 START_HINT = "start the local stack with:  bash deploy/local/stack.sh up"
@@ -93,6 +94,10 @@ def _read(s: Settings, topic: str, start: dict[int, int]) -> list[Any]:
     finally:
         c.close()
     return out
+
+
+#: Printed when the run skipped any for them (a budget is set).
+SELECTION_SKIPS = tuple(u.value for u in Unselected)
 
 
 def _outcome_counts() -> dict[str, float]:
@@ -228,7 +233,8 @@ def _print_results(
         print("\n  e.g. " + example["failure_pattern"]["content"][:300])
     skipped = {
         k: after.get(k, 0) - before.get(k, 0)
-        for k in ("not_score", "below_delta", "sampled_out", "unsafe_content")
+        for k in ("not_score", "below_delta", "sampled_out", "unsafe_content", *SELECTION_SKIPS)
+        if k not in SELECTION_SKIPS or after.get(k, 0) - before.get(k, 0)
     }
     print("\nskipped: " + ", ".join(f"{k} {int(v)}" for k, v in skipped.items()))
     dead = _read(s, s.dlq_topic, dlq_start)

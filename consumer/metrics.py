@@ -47,9 +47,28 @@ __all__ = [
 RECORDS = Counter(
     "selftaught_records_consumed",
     "Input records by outcome: qualified, below_delta, not_score, sampled_out, "
-    "unsafe_content, invalid, dead_lettered, judge_prefers_wrong (counted when their outcome "
-    "is committed).",
+    "unsafe_content, duplicate, over_budget, over_share, invalid, dead_lettered, "
+    "judge_prefers_wrong (counted when their outcome is committed).",
     ["outcome"],
+)
+PAIR_BUDGET = Gauge(
+    "selftaught_pair_budget_per_hour",
+    "This instance's share of the group's pair budget: its input partitions' shares (0: none).",
+)
+PAIR_BUDGET_SPENT = Gauge(
+    "selftaught_pair_budget_spent",
+    "Pairs selected in the newest hour of event time by this instance's partitions, "
+    "committed or not.",
+)
+PAIRS_SELECTED = Counter(
+    "selftaught_pairs_selected",
+    "Qualifying events selected to pair, by fair-share key (a purpose or an agent; past "
+    "100 values, 'other'), counted when selected.",
+    ["key"],
+)
+SITUATIONS = Gauge("selftaught_situations_remembered", "Situations in the near-duplicate memory.")
+SITUATIONS_BYTES = Gauge(
+    "selftaught_situations_memory_bytes", "Bytes the near-duplicate memory holds."
 )
 PAIRS = Counter(
     "selftaught_pairs_generated",
@@ -200,6 +219,9 @@ _KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
             "not_score",
             "sampled_out",
             "unsafe_content",
+            "duplicate",
+            "over_budget",
+            "over_share",
             "invalid",
             "dead_lettered",
             "judge_prefers_wrong",

@@ -25,6 +25,7 @@ from consumer.generate import ContrastGenerator, ImmediateGenerator
 from consumer.judge.check import PairCheck, disputed_record
 from consumer.qualify import Criteria, Skip, qualify
 from consumer.redact import safe_event, unsafe
+from consumer.selection import Selector, Unselected, Wait
 from consumer.validate import ensure_contrast
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    why: Skip
+    why: Skip | Unselected
 
 
 class Disputed(NamedTuple):
@@ -129,11 +130,15 @@ class Pipeline:
         *,
         check: PairCheck | None = None,
         on_redacted: Callable[[dict[str, int], int, int], None] | None = None,
+        selector: Selector | None = None,
+        on_selected: Callable[[ScoreEvent], None] | None = None,
     ) -> None:
         """``check``: the judge's stage, when a judge is on: every valid pair is judged
         before its cards are made (so even an immediate generator's pairs become tasks).
         ``on_redacted(counts by kind, characters removed, characters read)``: called for
-        each event whose texts redaction changed (the metrics)."""
+        each event whose texts redaction changed (the metrics). ``selector``: which
+        qualifying events become pairs (None: all); ``on_selected(event)``: called for each
+        one it selects (the metrics)."""
         self._decoder = decoder
         self._check = check
         self._criteria = criteria
@@ -148,6 +153,9 @@ class Pipeline:
         # Records read while a fetch was pending, in read order, with their own fetch.
         self._held: deque[_Held] = deque()
         self._places = FairPlaces()
+        # Which qualifying events become pairs (None: all of them, no budget is set).
+        self._selector = selector
+        self._on_selected = on_selected
 
     def start(self, ref: SourceRef) -> Outcome | Pending:
         try:
@@ -174,7 +182,8 @@ class Pipeline:
         verdict = qualify(event, self._criteria)
         if isinstance(verdict, Skip):
             return Skipped(verdict)
-        # Trace text is untrusted: made safe before any generator (or LLM) sees it.
+        # Trace text is untrusted: made safe before any generator (or LLM) sees it. Made
+        # safe before selection too, so an event skipped as unsafe spends no budget.
         safe = safe_event(verdict)
         if safe.counts and self._on_redacted is not None:
             self._on_redacted(safe.counts, safe.removed, safe.total)
@@ -182,9 +191,38 @@ class Pipeline:
             log.info("event %s skipped: %s", verdict.event_id, safe.problem)
             return Skipped(Skip.UNSAFE_CONTENT)
         verdict = safe.event
+        if self._selector is not None:
+            choice = self._selector.decide(
+                verdict, (ref.topic, ref.partition), ref.offset, self._clock_ms()
+            )
+            if isinstance(choice, Unselected):
+                return Skipped(choice)
+            if isinstance(choice, Wait):
+                return self._after_wait(verdict, ref, choice)
+            if self._on_selected is not None:
+                self._on_selected(verdict)
         if self._immediate is not None and self._check is None:
             return self._finish(verdict, self._immediate.generate_now(verdict))
         return self._generate(verdict, ref.topic, ref.partition)
+
+    async def _after_wait(self, event: ScoreEvent, ref: SourceRef, wait: Wait) -> Outcome:
+        # The budget's wait mode: the hour is spent; ask again when the next one starts.
+        # The partition's queue fills behind this record and pauses, as with the spend cap.
+        assert self._selector is not None
+        while True:
+            await asyncio.sleep(max(0.0, (wait.until_ms - self._clock_ms()) / 1000))
+            tp = (ref.topic, ref.partition)
+            choice = self._selector.decide(event, tp, ref.offset, self._clock_ms())
+            if isinstance(choice, Unselected):
+                return Skipped(choice)
+            if choice is None:
+                break
+            wait = choice
+        if self._on_selected is not None:
+            self._on_selected(event)
+        if self._immediate is not None and self._check is None:
+            return self._finish(event, self._immediate.generate_now(event))
+        return await self._generate(event, ref.topic, ref.partition)
 
     def _begin_load(self, schema_id: int) -> None:
         # One fetch per unknown id, however many records wait for it; started here, at
@@ -198,6 +236,11 @@ class Pipeline:
     def _loaded(self, schema_id: int, done: asyncio.Task[None]) -> None:
         if self._loads.get(schema_id) is done:
             del self._loads[schema_id]
+        if not done.cancelled():
+            # Its DecodeError is each waiting record's, re-raised by own.result() below; when
+            # every one of them was cancelled (their partition revoked) nobody asks, and
+            # asyncio would report the handled failure as an error when the task is freed.
+            done.exception()
         if self._loads:
             return
         # The last fetch ended: every held record starts now, in read order, in this one

@@ -130,6 +130,21 @@ class Settings(BaseSettings):
     card_pattern_chars: int = Field(150, ge=60)
     card_strategy_chars: int = Field(420, ge=80)
 
+    # Selection (consumer/selection, README "Which events are paired"): the group's pairs per
+    # hour of event time (0: no budget, every qualifying event is paired, no selection).
+    pair_budget_per_hour: int = Field(0, ge=0)
+    # select: an event over the budget is skipped and committed, so lag stays at zero;
+    # wait: it waits for the next hour (of wall time), as the spend cap makes calls wait.
+    budget_mode: Literal["select", "wait"] = "select"
+    fair_share_key: Literal["purpose", "agent_id", "none"] = "purpose"
+    # The estimated Jaccard similarity of two situations' normalised states (same purpose
+    # and action) at which the later is a duplicate; measured in bench/README.md.
+    duplicate_similarity: float = Field(0.7, gt=0, le=1, allow_inf_nan=False)
+    # Situations remembered per instance: ~96 bytes each (20 MB at the default), and
+    # forgotten after this much event time.
+    situation_memory: int = Field(200_000, ge=1, le=10_000_000)
+    situation_max_age_s: float = Field(86_400.0, gt=0, allow_inf_nan=False)
+
     # /healthz fails when the consumer loop has not polled for this long: well below
     # librdkafka's max.poll.interval.ms (300 s), so a wedged pod is restarted before the
     # group evicts it, and well above the slowest commit we tolerate.

@@ -30,8 +30,9 @@ from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.rebalance import Rebalance
 from consumer.runner.status import Status
-from consumer.runner.transaction import Abort, Transaction
+from consumer.runner.transaction import Abort, Stuck, Transaction
 from consumer.runner.window import TP, Batch, Entry, Window
+from consumer.selection.seam import SelectionSeam
 from consumer.settings import Settings
 
 __all__ = ["Runner"]
@@ -67,6 +68,8 @@ class Runner:
         client_errors: ClientErrors | None = None,
         offset_note: Callable[[], str] | None = None,
         on_assigned_notes: Callable[[list[str | None]], None] | None = None,
+        new_producer: Callable[[], Producer] | None = None,
+        selection: SelectionSeam | None = None,
     ) -> None:
         """
         :param settings: topics, the window's limits, the commit interval, the drain timeout
@@ -78,13 +81,18 @@ class Runner:
         :param client_errors: the clients' error callback, read for refused credentials
         :param offset_note: state committed with every transaction's offsets, as each
             partition's offset metadata (the difficulty curriculum's levels)
-        :param on_assigned_notes: given the notes committed for partitions as they are
-            assigned, so that state follows its partitions across restarts and rebalances
+        :param on_assigned_notes: given the offset metadata committed for partitions as they
+            are assigned, so that state follows its partitions across restarts and rebalances
+        :param new_producer: makes a producer like ``producer`` (the same transactional.id),
+            to replace one stuck inside librdkafka; without it a stuck call ends the process
+        :param selection: the pair budget's seam (consumer/selection): told what is assigned,
+            revoked, committed and rewound; writes each partition's spending as its offset
+            metadata. None: no budget.
         """
         self._s = settings
+        self._selection = selection
         self._pipeline = pipeline
         self._consumer = consumer
-        self._producer = producer
         self._health = health
         self._on_commit = on_commit
         self._status = Status()
@@ -103,6 +111,8 @@ class Runner:
             client_errors=client_errors,
             disputed_topic=settings.disputed_topic,
             offset_note=offset_note,
+            new_producer=new_producer,
+            selection=selection,
         )
         self._observer = Observer(
             consumer=consumer, window=self._window, pausing=self._pausing, health=health
@@ -116,6 +126,7 @@ class Runner:
             health=health,
             status=self._status,
             on_committed=self._record_commit,
+            selection=selection,
             reset_to_latest=settings.offset_reset == "latest",
             on_assigned_notes=on_assigned_notes,
         )
@@ -177,6 +188,12 @@ class Runner:
         window = self._window
         while not self._status.stopping:
             msgs = self._poll()
+            if self._txn.rewind_due:
+                # The producer was replaced in a rebalance callback: what was in flight may be
+                # committed already. Read again from the committed offsets (these records too).
+                self._txn.rewind_due = False
+                self._rebalance.rewind()
+                continue
             for msg in msgs:
                 self._accept(msg)
             committing = self._txn.committing
@@ -221,6 +238,8 @@ class Runner:
             # Keep polling: group membership depends on it. Records that still arrive are not
             # taken (their offsets are never committed, so the next owner reads them).
             self._poll()
+            if self._txn.rewind_due:
+                break  # the producer was replaced: the next owner reads from the commit
             await self._commit_cycle()
             await asyncio.sleep(interval)
         await self._commit_cycle()
@@ -241,7 +260,7 @@ class Runner:
             self._consumer.close()
         except (KafkaException, RuntimeError) as exc:
             log.warning("consumer close: %s", exc)
-        self._producer.flush(10)
+        self._txn.producer.flush(10)
         self._health.stop("shut down")
 
     # -- intake --------------------------------------------------------------------------
@@ -320,6 +339,8 @@ class Runner:
     async def _start_commit(self) -> int:
         """Write the finished prefixes in a new transaction and leave its commit to a
         thread; the number of records written (0: nothing was finished)."""
+        if self._txn.rewind_due:
+            return 0  # what is queued may be committed already (see _loop)
         batch = self._collect()
         if not batch:
             return 0
@@ -337,12 +358,26 @@ class Runner:
         except Abort as exc:
             await self._abort(str(exc))
             return
+        except Stuck as exc:
+            await self._replace(str(exc))
+            return
         if batch is not None:
             self._record_commit(batch)
 
     async def _abort(self, why: str) -> None:
-        if await self._txn.abort_and_retry(why):
+        try:
+            rewind = await self._txn.abort_and_retry(why)
+        except Stuck as exc:
+            await self._replace(str(exc))
+            return
+        if rewind:
             self._rebalance.rewind()
+
+    async def _replace(self, why: str) -> None:
+        # A new producer fences the stuck one; whether its transaction committed shows only
+        # in the committed offsets, so every partition reads again from there.
+        await self._txn.replace(why)
+        self._rebalance.rewind()
 
     def _collect(self) -> Batch:
         batch, finished = self._window.prefixes()
@@ -357,6 +392,8 @@ class Runner:
     def _record_commit(self, batch: Batch) -> None:
         """After a commit: its entries leave the window, its outcomes are counted."""
         self._window.pop_committed(batch)
+        if self._selection is not None:
+            self._selection.committed({tp: offset for tp, _, offset in batch})
         self._observer.committed(batch)
         if self._on_commit is not None:
             self._on_commit(dict(self._window.committed))

@@ -21,8 +21,9 @@ from consumer.health import Health
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.status import Status
-from consumer.runner.transaction import Abort, Transaction
+from consumer.runner.transaction import Abort, Stuck, Transaction
 from consumer.runner.window import TP, Batch, Window
+from consumer.selection.seam import SelectionSeam
 
 __all__ = ["Rebalance"]
 
@@ -43,6 +44,7 @@ class Rebalance:
         health: Health,
         status: Status,
         on_committed: Callable[[Batch], None],
+        selection: SelectionSeam | None = None,
         reset_to_latest: bool = False,
         on_assigned_notes: Callable[[list[str | None]], None] | None = None,
     ) -> None:
@@ -55,10 +57,11 @@ class Rebalance:
         :param health: the group is joined at the first assignment
         :param status: nothing is committed once fatal
         :param on_committed: what the loop does after any commit (pop, count, report)
+        :param selection: the pair budget follows the partitions: their shares and spending
         :param reset_to_latest: where a rewind goes for a partition with no committed offset
+            (``auto.offset.reset=latest``; else the beginning)
         :param on_assigned_notes: given the offset metadata committed for partitions as they
             are assigned, so that state kept there follows its partitions
-            (``auto.offset.reset=latest``; else the beginning)
         """
         self._consumer = consumer
         self._window = window
@@ -69,6 +72,7 @@ class Rebalance:
         self._status = status
         self._on_committed = on_committed
         self._on_assigned_notes = on_assigned_notes
+        self._selection = selection
         self._reset = OFFSET_END if reset_to_latest else OFFSET_BEGINNING
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -77,6 +81,8 @@ class Rebalance:
         tps = [(tp.topic, tp.partition) for tp in partitions]
         self._window.open(tps)
         m.ASSIGNED.set(len(self._window.queues))
+        if self._selection is not None:
+            self._selection.assigned(consumer, partitions)
         if partitions:
             log.info("assigned %s", _names(partitions))
             if self._on_assigned_notes is not None:
@@ -96,6 +102,8 @@ class Rebalance:
         if not self._status.fatal and self._health.producer_ready:
             self._commit_revoked(revoked)
         self.drop(list(revoked))
+        if self._selection is not None:
+            self._selection.revoked(list(revoked))
         if partitions:
             log.info("revoked %s", _names(partitions))
 
@@ -105,6 +113,8 @@ class Rebalance:
         m.REBALANCES.labels("lost").inc()
         log.warning("assignment lost: %s", _names(partitions))
         self.drop([(tp.topic, tp.partition) for tp in partitions])
+        if self._selection is not None:
+            self._selection.revoked([(tp.topic, tp.partition) for tp in partitions])
 
     def _commit_revoked(self, revoked: set[TP]) -> None:
         """Commit what is done for the partitions leaving us, blocking (inside consume()).
@@ -117,6 +127,9 @@ class Rebalance:
             batch = self._txn.settle_now()
             if batch is not None:
                 self._on_committed(batch)
+        except Stuck as exc:
+            self._replace(str(exc))
+            return
         except Fatal as exc:
             self._status.fatal = str(exc)
             return
@@ -126,8 +139,18 @@ class Rebalance:
         try:
             self._txn.transact(batch, self._consumer.consumer_group_metadata())
             self._on_committed(batch)
+        except Stuck as exc:
+            self._replace(str(exc))
         except Abort as exc:
             self._txn.abort(f"commit on revoke, the next owner redoes it: {exc}")
+        except Fatal as exc:
+            self._status.fatal = str(exc)
+
+    def _replace(self, why: str) -> None:
+        # Nothing more is committed here: what was in flight may be committed already. The
+        # next owner reads from the committed offsets; the loop rewinds the rest.
+        try:
+            self._txn.replace_now(why)
         except Fatal as exc:
             self._status.fatal = str(exc)
 
@@ -141,6 +164,8 @@ class Rebalance:
         """Drop every queue and seek each assigned partition back to its committed offset."""
         tps = list(self._window.queues)
         self.drop(tps)
+        if self._selection is not None:
+            self._selection.rewound(tps)  # what was spent past the committed offsets
         self._window.open(tps)
         if not tps:
             return

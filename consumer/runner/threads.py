@@ -21,6 +21,8 @@ def on_thread(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[A
     future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled before it began: nobody waits for it
         try:
             future.set_result(fn(*args))
         except BaseException as exc:  # handed to whoever waits

@@ -9,7 +9,8 @@ the same work aborts ``ABORTS_BEFORE_REWIND`` times in a row does the loop rewin
 
 librdkafka's errors are sorted here into three kinds: retriable (the call is retried in
 place), abortable (``Abort``: abort the transaction and write it again) and fatal (``Fatal``:
-the process exits and its restart fences what was open).
+the process exits and its restart fences what was open). A call that never returns
+(``Stuck``) leaves its producer behind: ``replace`` makes a new one, which fences it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from consumer.pipeline import DeadLetter, Disputed, Produced
 from consumer.runner.status import Status
 from consumer.runner.threads import off_loop, on_thread
 from consumer.runner.window import Batch, Entry
+from consumer.selection.seam import SelectionSeam
 
 __all__ = [
     "ABORTS_BEFORE_REWIND",
@@ -40,22 +42,37 @@ __all__ = [
     "TXN_TIMEOUT_S",
     "Abort",
     "Committing",
+    "Stuck",
     "Transaction",
 ]
 
 log = logging.getLogger(__name__)
 
-TXN_TIMEOUT_S = 30.0  # per librdkafka transactional call; retriable errors are retried
+# One attempt of a librdkafka transactional call; a retriable error (a timeout included) is
+# retried, or, for the offsets, aborts the transaction. A coordinator that moves answers
+# within a few seconds; 10 s keeps a partition's longest stall under 30 s (CALL_STUCK_S, then
+# a new producer's start).
+TXN_TIMEOUT_S = 10.0
 ABORTS_BEFORE_REWIND = 3
-# A transactional call still blocked this long after its own timeout is stuck, not slow:
-# librdkafka's send_offsets_to_transaction can ignore its timeout while the group
-# coordinator is unreachable (confluentinc/librdkafka#5456) and never return. The process
-# exits; the restart's init_transactions fences and aborts what was open.
-CALL_STUCK_S = 3 * TXN_TIMEOUT_S
+# An attempt still blocked this long after it began is stuck, not slow: librdkafka's
+# send_offsets_to_transaction ignores its timeout (confluentinc/librdkafka#5456) and waits
+# for ever for a group coordinator whose broker left the cluster's metadata, as a broker
+# shut down cleanly does in a rolling restart (#5511; both open in librdkafka 2.16). Nothing
+# from the client wakes it, so the producer is replaced (``Transaction.replace``).
+CALL_STUCK_S = TXN_TIMEOUT_S + 5.0
+# Each replacement leaves a thread blocked in librdkafka with its producer; past this many a
+# restart is cleaner.
+REPLACEMENTS_BEFORE_EXIT = 5
+ABORT_GIVE_UP_S = 90.0  # an abort still failing this long after the broker came back
 
 
 class Abort(Exception):
     """The transaction must be aborted (librdkafka said txn_requires_abort)."""
+
+
+class Stuck(Fatal):
+    """A transactional call blocked far past its timeout: the producer must be replaced
+    (where nothing replaces it, the process exits, as for any ``Fatal``)."""
 
 
 def classify(exc: KafkaException, what: str) -> Exception:
@@ -89,6 +106,8 @@ class Transaction:
         client_errors: ClientErrors | None = None,
         disputed_topic: str | None = None,
         offset_note: Callable[[], str] | None = None,
+        new_producer: Callable[[], Producer] | None = None,
+        selection: SelectionSeam | None = None,
     ) -> None:
         """
         :param producer: a transactional producer (``transactional.id`` set)
@@ -101,10 +120,18 @@ class Transaction:
             nowhere)
         :param offset_note: state committed with every transaction's offsets, as each
             partition's offset metadata (the difficulty curriculum's levels); read on the loop
+        :param new_producer: makes a producer like ``producer`` (the same transactional.id)
+            to replace one stuck inside librdkafka; without it a stuck call is ``Fatal``
+        :param selection: gives each offset its metadata (the pair budget's spending)
         """
         self._producer = producer
         self._disputed_topic = disputed_topic
         self._offset_note = offset_note
+        self._selection = selection
+        self._new_producer = new_producer
+        self._abandoned: list[Producer] = []  # replaced while stuck; never closed (replace)
+        # A producer was replaced inside a rebalance callback: the loop rewinds next.
+        self.rewind_due = False
         self._output_topic = output_topic
         self._dlq_topic = dlq_topic
         self._health = health
@@ -113,6 +140,11 @@ class Transaction:
         self.in_call: tuple[str, float] | None = None  # the librdkafka call under way, since
         self.committing: Committing | None = None  # at most one transaction at a time
         self.aborts_in_a_row = 0
+
+    @property
+    def producer(self) -> Producer:
+        """The producer in use (a replaced one is not)."""
+        return self._producer
 
     async def init(self) -> bool:
         """``init_transactions``, for as long as the broker takes; False if stopped meanwhile."""
@@ -128,7 +160,7 @@ class Transaction:
         """
         started = time.monotonic()
         self._write(batch)
-        done = on_thread(self._end, batch, group_metadata, self._note())
+        done = on_thread(self._end, batch, group_metadata, self._offsets(batch))
         self.committing = Committing(batch, done, started)
 
     async def settle(self) -> Batch | None:
@@ -155,19 +187,20 @@ class Transaction:
         if committing is None:
             return None
         try:
-            ended = committing.done.result(timeout=CALL_STUCK_S)
-        except concurrent.futures.TimeoutError as exc:
-            raise Fatal(f"a commit has not returned after {CALL_STUCK_S:.0f}s") from exc
+            ended = self._wait_unless_stuck(committing.done)
         except Abort as exc:
             self.abort(str(exc))
             return None
         return self._commit_returned(committing, ended)
 
     def transact(self, batch: Batch, group_metadata: Any) -> None:
-        """One whole transaction, blocking: the batch's outputs and its offsets, or nothing."""
+        """One whole transaction, blocking: the batch's outputs and its offsets, or nothing.
+
+        Its broker calls run on a thread, so a stuck one is seen (``Stuck``).
+        """
         started = time.monotonic()
         self._write(batch)
-        self._end(batch, group_metadata, self._note())
+        self._wait_unless_stuck(on_thread(self._end, batch, group_metadata, self._offsets(batch)))
         m.COMMIT_SECONDS.observe(time.monotonic() - started)
 
     def abort(self, why: str, *, give_up_s: float | None = None) -> None:
@@ -189,7 +222,9 @@ class Transaction:
         await self.wait(
             off_loop(
                 functools.partial(
-                    self.abort, f"{why} ({self.aborts_in_a_row} in a row)", give_up_s=CALL_STUCK_S
+                    self.abort,
+                    f"{why} ({self.aborts_in_a_row} in a row)",
+                    give_up_s=ABORT_GIVE_UP_S,
                 )
             )
         )
@@ -197,6 +232,38 @@ class Transaction:
             self.aborts_in_a_row = 0
             return True
         return False
+
+    # -- a stuck producer --------------------------------------------------------------------
+
+    async def replace(self, why: str) -> None:
+        """Leave a producer whose call is stuck in librdkafka; go on with a new one.
+
+        The new producer's init_transactions fences the old one: the broker ends its open
+        transaction (committed, if its commit had reached the coordinator, else aborted) and
+        accepts nothing more from it. Which one happened shows only in the committed offsets:
+        the caller rewinds every partition to them, so what was in flight is done again.
+        """
+        self._swap(why)
+        await self.wait(off_loop(self.call, self._producer.init_transactions, TXN_TIMEOUT_S))
+
+    def replace_now(self, why: str) -> None:
+        """``replace`` inside a rebalance callback; the loop rewinds next (``rewind_due``)."""
+        self._swap(why)
+        self.call(self._producer.init_transactions, TXN_TIMEOUT_S)
+        self.rewind_due = True
+
+    def _swap(self, why: str) -> None:
+        if self._new_producer is None or len(self._abandoned) >= REPLACEMENTS_BEFORE_EXIT:
+            raise Fatal(why)
+        m.TRANSACTIONS.labels("aborted").inc()
+        log.warning("%s (librdkafka#5511): replacing the producer, rewinding to the commit", why)
+        # Not closed: its stuck call holds it, and closing would wait for that call. Kept
+        # referenced, so it is not freed (and flushed) under that thread either.
+        self._abandoned.append(self._producer)
+        self._producer = self._new_producer()
+        self.in_call = None
+        self.committing = None
+        self.aborts_in_a_row = 0
 
     def _commit_returned(self, committing: Committing, ended: float) -> Batch:
         m.COMMIT_SECONDS.observe(ended - committing.started)
@@ -211,15 +278,23 @@ class Transaction:
             for entry in entries:
                 self._produce_outcome(entry)
 
-    def _end(self, batch: Batch, group_metadata: Any, note: str | None = None) -> float:
+    def _offsets(self, batch: Batch) -> list[TopicPartition]:
+        """The batch's offsets, each with its partition's metadata, in the same transaction
+        as the outcomes it counts: the pair budget's spending (consumer/selection/ledger.py),
+        else the curriculum's levels (consumer/judge/curriculum.py). Built on the loop."""
+        if self._selection is not None:
+            # With a budget and a judge both on, the budget's metadata replaces the levels.
+            return self._selection.offsets([(tp, offset) for tp, _, offset in batch])
+        note = self._offset_note() if self._offset_note is not None else None
+        if note is None:
+            return [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
+        return [TopicPartition(t, part, offset, note) for (t, part), _, offset in batch]
+
+    def _end(self, batch: Batch, group_metadata: Any, offsets: list[TopicPartition]) -> float:
         """Add the batch's offsets to the open transaction and commit it (blocking, on a
         thread: the producer is not used by anything else until this returns); returns when
         the commit returned."""
         p = self._producer
-        if note is None:
-            offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
-        else:
-            offsets = [TopicPartition(t, part, offset, note) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
         # leaves stale group metadata; abort, poll (which rejoins the group), write again.
         self.call(
@@ -237,9 +312,6 @@ class Transaction:
             self._produce(self._dlq_topic, ref.key, ref.value, dead_letter_headers(ref, out))
         elif isinstance(out, Disputed) and self._disputed_topic:
             self._produce(self._disputed_topic, out.key, out.value, None)
-
-    def _note(self) -> str | None:
-        return self._offset_note() if self._offset_note is not None else None
 
     def _produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[Any] | None
@@ -266,7 +338,7 @@ class Transaction:
         delay = 0.1
         first = time.monotonic()
         while True:
-            self.in_call = (fn.__name__, time.monotonic())
+            call = self.in_call = (fn.__name__, time.monotonic())
             try:
                 return fn(*args)
             except KafkaException as exc:
@@ -284,14 +356,15 @@ class Transaction:
                     continue
                 raise classify(exc, fn.__name__) from exc
             finally:
-                self.in_call = None
+                if self.in_call is call:  # else a replaced producer's call, ending late
+                    self.in_call = None
 
     async def wait(self, work: Awaitable[Any], *, stop_aware: bool = False) -> bool:
         """Await a call made on a thread, with the watchdog: True once it returned.
 
         A commit waits for the broker, for as long as it is down. That is not a stuck loop:
         /healthz stays alive while the loop itself stays responsive. A single call blocked far
-        past its own timeout is stuck, though (``CALL_STUCK_S``): ``Fatal``.
+        past its own timeout is stuck, though (``CALL_STUCK_S``): ``Stuck``.
 
         :param stop_aware: give up (False) when a stop is requested meanwhile; the thread is
             left to the process's exit
@@ -309,9 +382,22 @@ class Transaction:
             # call waits for the broker (init_transactions at start) shows nowhere else.
             self._producer.poll(0)
             self.check_login()
-            call = self.in_call
-            if call is not None and time.monotonic() - call[1] > CALL_STUCK_S:
-                raise Fatal(f"{call[0]} has not returned after {CALL_STUCK_S:.0f}s")
+            self._raise_if_stuck(task)
+
+    def _raise_if_stuck(self, waiting: asyncio.Future[Any] | None = None) -> None:
+        call = self.in_call
+        if call is not None and time.monotonic() - call[1] > CALL_STUCK_S:
+            if waiting is not None:
+                waiting.cancel()  # nobody awaits it now; should the call ever end, it is moot
+            raise Stuck(f"{call[0]} has not returned after {CALL_STUCK_S:.0f}s")
+
+    def _wait_unless_stuck(self, done: concurrent.futures.Future[float]) -> float:
+        """``done``'s result, waited for without the event loop (in a rebalance callback)."""
+        while True:
+            try:
+                return done.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                self._raise_if_stuck()
 
     def check_login(self) -> None:
         """``Fatal`` when Kafka refused our credentials.

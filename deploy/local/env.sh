@@ -5,6 +5,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${SELFTAUGHT_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 if [ ! -x "$VENV/bin/python" ]; then
+  # Python 3.11+ with venv, checked before anything is installed (one line if it is missing).
+  PYTHON="$PY" bash "$ROOT/deploy/local/stack.sh" check python
   "$PY" -m venv "$VENV"
 fi
 stamp="$VENV/.installed-$(sha1sum "$ROOT/pyproject.toml" | cut -c1-12)"

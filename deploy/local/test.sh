@@ -3,6 +3,8 @@
 # With no arguments the unit and integration suites then run a second time on the compiled
 # build the image ships (SELFTAUGHT_COMPILED_PASS=0 skips that pass).
 set -euo pipefail
+# Every prerequisite (Java, curl, Maven, Python, free ports) first, before anything is installed.
+bash "$(dirname "${BASH_SOURCE[0]}")/stack.sh" check
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 bash deploy/local/tools.sh  # prometheus and promtool, for the alert and dashboard tests
@@ -22,3 +24,6 @@ if [ "$#" -eq 0 ] && [ "${SELFTAUGHT_COMPILED_PASS:-1}" = 1 ]; then
   (cd "$compiled" && SELFTAUGHT_EXPECT_COMPILED=1 python -m pytest -p no:cacheprovider \
     tests/unit tests/integration)
 fi
+# The three-broker scenarios (tests/cluster: faults and the nemesis) start a cluster of their
+# own on free ports and take minutes: their own step, unless a selection of tests was asked for.
+if [ "$#" -eq 0 ]; then SELFTAUGHT_CLUSTER_TESTS=1 python -m pytest -p no:cacheprovider tests/cluster; fi

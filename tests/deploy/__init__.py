@@ -1,4 +1,4 @@
-"""Shared helpers for the deployment tests: the tools, the chart's renders, the shared schemas.
+"""Shared helpers for the deployment tests: the tools, the chart's renders, the CRD schemas.
 
 The tools (helm, docker-compose, kubernetes-validate, jsonschema) are installed by
 ``deploy/local/helm-tools.sh`` on first use and cached; nothing here is skipped for want of a
@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "selftaught-consumer"
 ALL_ON_VALUES = CHART / "ci" / "all-on-values.yaml"
-# CI runs a clone of the repository with a copy of shared/ beside it.
-SHARED = ROOT.parent / "shared"
-K8S_SCHEMAS = SHARED / "k8s-schemas"
+# The custom resources' JSON schemas (KEDA, prometheus-operator); where they come from and how
+# to refresh them: k8s-schemas/README.md.
+K8S_SCHEMAS = Path(__file__).resolve().parent / "k8s-schemas"
 
 RELEASE = "calibrator"
 NAMESPACE = "agents"

@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import json
 import math
 import random
@@ -251,3 +252,29 @@ def test_a_record_cancelled_before_it_starts_does_not_hold_the_line() -> None:
     asyncio.run(go())
     assert "gone" not in gen.places
     assert gen.places["p2-0"] == gen.places["p1-4"]  # at the front: where the line ended
+
+
+def test_an_unknown_schema_of_a_cancelled_record_logs_no_unretrieved_error() -> None:
+    # A broker killed mid-stream revokes the partition of a record waiting for an unknown
+    # writer schema: its task is cancelled and nobody asks the fetch for its DecodeError any
+    # more. The fetch's failure is handled (the record is the new owner's now), so asyncio
+    # must not report "Task exception was never retrieved" at error level when it is freed.
+    reported: list[str] = []
+
+    async def go() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, ctx: reported.append(str(ctx.get("message")))
+        )
+        p = pipeline(Recording())
+        held = p.start(ref(avro(TRACE, event_record("gone"), 77)))
+        assert asyncio.iscoroutine(held)
+        task = asyncio.ensure_future(held)
+        await asyncio.sleep(0)
+        task.cancel()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        del p, held, task
+        gc.collect()
+
+    asyncio.run(go())
+    assert reported == []

@@ -1,0 +1,180 @@
+"""The situations paired recently, to recognise a near-duplicate: bounded by count and age.
+
+A situation is sketched with MinHash (``rensa``: Rust, about 3 µs for a state's shingles,
+and half a megabyte in the image; bench/README.md compares it with datasketch and simhash).
+Candidates are found by locality-sensitive hashing over ``_BANDS`` bands of ``_ROWS``
+MinHash values, and a candidate counts only when the low four bits of all the values
+(b-bit MinHash, 16 bytes) agree well enough to estimate a Jaccard similarity at or over the
+threshold.
+
+The libraries' own LSH indexes keep a Python or Rust object per band per item (1-3 KB a
+situation); at a million situations that is gigabytes. Here every remembered situation is a
+few fixed-size slots in ``array`` buffers: one open-addressing table of band keys for all
+bands, and a ring of signatures, event times and band keys in insertion order, so the
+oldest is forgotten first, by count or by age (about 96 bytes a situation).
+"""
+
+from __future__ import annotations
+
+import zlib
+from array import array
+from typing import Final
+
+import rensa
+
+__all__ = ["SituationMemory"]
+
+_PERM: Final = 32  # MinHash values per situation: J estimated to within ~0.09 (one sd)
+_BITS: Final = 4  # kept of each value: two differ by chance with p 1/16
+_BANDS: Final = 5
+_ROWS: Final = 3  # 5 bands of 3: a pair at J 0.8 shares a band with p 0.97, at J 0.3 with 0.13
+_SEED: Final = 20_260_101
+_LOAD: Final = 1.3  # table slots per band key: linear probing stays short below ~0.8 full
+_LOW32: Final = 0xFFFFFFFF
+_LOW64: Final = (1 << 64) - 1
+_NIBBLE: Final = (1 << _BITS) - 1
+_FIRST_BITS: Final = int("0001" * _PERM, 2)  # the lowest bit of each 4-bit group
+_CHANCE: Final = 1.0 / (1 << _BITS)
+
+
+def _similarity(a: int, b: int) -> float:
+    """Jaccard similarity estimated from 4-bit MinHash signatures: two values agree
+    with probability J + (1 - J) / 16."""
+    x = a ^ b
+    x |= x >> 1
+    x |= x >> 2
+    agree = 1.0 - (x & _FIRST_BITS).bit_count() / _PERM
+    return (agree - _CHANCE) / (1.0 - _CHANCE)
+
+
+class SituationMemory:
+    """Remembered situations: ``near`` asks, ``remember`` adds; the oldest go first."""
+
+    def __init__(self, *, capacity: int, max_age_ms: int, threshold: float) -> None:
+        """
+        :param capacity: how many situations are remembered at most.
+        :param max_age_ms: a situation older than this, in event time, is forgotten.
+        :param threshold: the estimated Jaccard similarity at which two are the same.
+        """
+        self._cap = capacity
+        self._max_age = max_age_ms
+        self._threshold = threshold
+        self._size = int(capacity * _BANDS * _LOAD) + 1
+        self._table = array("Q", bytes(8 * self._size))  # key << 32 | slot + 1; 0 is empty
+        self._sig = array("Q", bytes(16 * capacity))  # two words a situation
+        self._ts = array("I", bytes(4 * capacity))  # event time, seconds
+        self._owner = array("I", bytes(4 * capacity))  # who remembered it (an event id hash)
+        self._keys = array("I", bytes(4 * capacity * _BANDS))
+        self._oldest = 0  # ring position of the oldest situation
+        self._count = 0
+        self._newest_ts = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in the buffers (the whole of the memory's state)."""
+        return sum(
+            a.buffer_info()[1] * a.itemsize
+            for a in (self._table, self._sig, self._ts, self._owner, self._keys)
+        )
+
+    @staticmethod
+    def sketch(context: str, shingles: list[str]) -> tuple[list[int], int]:
+        """The band keys and the one-bit signature of a situation. ``context`` must match
+        exactly (the purpose and the action), the shingles only nearly."""
+        m = rensa.RMinHash(num_perm=_PERM, seed=_SEED)
+        m.update(shingles or [""])
+        values = m.digest()
+        within = zlib.crc32(context.encode("utf-8", "surrogatepass"))
+        keys = [
+            hash((band, within, *values[band * _ROWS : (band + 1) * _ROWS])) & _LOW32
+            for band in range(_BANDS)
+        ]
+        sig = 0
+        for v in values:
+            sig = (sig << _BITS) | (v & _NIBBLE)
+        return keys, sig
+
+    def near(self, keys: list[int], sig: int, owner: int) -> float:
+        """The highest estimated similarity to a remembered situation sharing a band
+        (0.0 when none does). A situation remembered by ``owner`` itself (the same event,
+        read again after a rewind) does not count."""
+        best = 0.0
+        table, size = self._table, self._size
+        for key in keys:
+            i = (key * 0x9E3779B1) % size
+            entry = table[i]
+            while entry:
+                if entry >> 32 == key:
+                    slot = (entry & _LOW32) - 1
+                    if self._owner[slot] != owner:
+                        had = self._sig[2 * slot] << 64 | self._sig[2 * slot + 1]
+                        best = max(best, _similarity(sig, had))
+                i = i + 1 if i + 1 < size else 0
+                entry = table[i]
+        return best
+
+    def is_duplicate(self, similarity: float) -> bool:
+        return similarity >= self._threshold
+
+    def remember(self, keys: list[int], sig: int, owner: int, ts_ms: int) -> None:
+        """Remember a situation paired at event time ``ts_ms``; forget what is too old,
+        and the oldest when full."""
+        self._newest_ts = max(self._newest_ts, ts_ms)
+        self.expire(self._newest_ts)
+        if self._count == self._cap:
+            self._forget_oldest()
+        slot = (self._oldest + self._count) % self._cap
+        self._count += 1
+        self._sig[2 * slot] = (sig >> 64) & _LOW64
+        self._sig[2 * slot + 1] = sig & _LOW64
+        self._ts[slot] = min(max(0, ts_ms // 1000), _LOW32)
+        self._owner[slot] = owner
+        for band, key in enumerate(keys):
+            self._keys[slot * _BANDS + band] = key
+            self._insert(key, slot)
+
+    def expire(self, now_ms: int) -> None:
+        """Forget the situations remembered more than the age limit before ``now_ms``."""
+        oldest_kept = (now_ms - self._max_age) // 1000
+        while self._count and self._ts[self._oldest] < oldest_kept:
+            self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        slot = self._oldest
+        for band in range(_BANDS):
+            self._delete(self._keys[slot * _BANDS + band], slot)
+        self._oldest = (slot + 1) % self._cap
+        self._count -= 1
+
+    def _insert(self, key: int, slot: int) -> None:
+        table, size = self._table, self._size
+        i = (key * 0x9E3779B1) % size
+        while table[i]:
+            i = i + 1 if i + 1 < size else 0
+        table[i] = (key << 32) | (slot + 1)
+
+    def _delete(self, key: int, slot: int) -> None:
+        # Linear probing's backward-shift deletion: no tombstones, so the table never
+        # fills with the dead and a lookup stops at the first empty place.
+        table, size = self._table, self._size
+        wanted = (key << 32) | (slot + 1)
+        i = (key * 0x9E3779B1) % size
+        while table[i] != wanted:
+            if not table[i]:
+                return
+            i = i + 1 if i + 1 < size else 0
+        j = i
+        while True:
+            j = j + 1 if j + 1 < size else 0
+            entry = table[j]
+            if not entry:
+                break
+            home = ((entry >> 32) * 0x9E3779B1) % size
+            # Move the entry back into the hole unless its home lies cyclically in (i, j].
+            if (i <= j and (home <= i or home > j)) or (i > j and home <= i and home > j):
+                table[i] = entry
+                i = j
+        table[i] = 0
