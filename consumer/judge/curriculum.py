@@ -16,10 +16,11 @@ ELSPR finds ambiguous ones are noise. A mean near 0.25 means about half the publ
 fool the judge in one order (0.5) and few in both: hard enough to teach, still decidable.
 The band is wide enough that one window's noise (about 0.05 at 40 pairs) rarely moves a level.
 
-Where the levels last: with the offsets. ``encode`` writes them as the offset metadata of
-every partition in each transaction (the runner's ``offset_metadata``), and ``decode`` reads
-them back from the committed offsets of the partitions assigned, at start or after a
-rebalance; the newest snapshot wins. So they are committed exactly when the offsets are,
+Where the levels last: with the offsets. ``encode`` writes them as a section (``TAG``) of the
+offset metadata of every partition in each transaction (the runner's ``offset_note``, joined
+with the pair budget's section by ``consumer/offset_notes.py``), and ``decode`` reads them
+back from the committed offsets of the partitions assigned, at start or after a rebalance;
+the newest snapshot wins. So they are committed exactly when the offsets are,
 survive a restart and follow the partitions to their next owner, with no other store.
 """
 
@@ -30,14 +31,17 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Final
 
+from consumer import offset_notes
 from consumer.events import CURRICULUM, MistakeType
 from consumer.generate.subtlety import LEVELS
 
-__all__ = ["WINDOW", "DifficultyCurriculum", "decode"]
+__all__ = ["TAG", "WINDOW", "DifficultyCurriculum", "decode"]
 
 #: Judged pairs per type behind each decision.
 WINDOW: Final = 40
 _FORMAT: Final = 1
+#: How the levels' section of a partition's offset metadata starts: ``encode``'s first key.
+TAG: Final = '{"selftaught_levels":'
 
 
 class DifficultyCurriculum:
@@ -132,11 +136,13 @@ class DifficultyCurriculum:
 
 
 def decode(text: str | None) -> tuple[int, dict[MistakeType, int]] | None:
-    """``encode``'s text back to (at_ms, levels); ``None`` for anything else."""
-    if not text or not text.startswith("{"):
+    """``encode``'s text, alone or as a section of offset metadata, back to (at_ms, levels);
+    ``None`` for anything else."""
+    ours = offset_notes.section(text, TAG)
+    if ours is None:
         return None
     try:
-        data = json.loads(text)
+        data = json.loads(ours)
         if data.get("selftaught_levels") != _FORMAT:
             return None
         levels = {MistakeType(k): int(v) for k, v in data["levels"].items()}

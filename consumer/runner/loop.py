@@ -79,15 +79,16 @@ class Runner:
         :param health: what /healthz and /readyz report
         :param on_commit: called after each commit with every partition's committed offset
         :param client_errors: the clients' error callback, read for refused credentials
-        :param offset_note: state committed with every transaction's offsets, as each
-            partition's offset metadata (the difficulty curriculum's levels)
+        :param offset_note: state committed with every transaction's offsets, as a section
+            of each partition's offset metadata (the difficulty curriculum's levels;
+            consumer/offset_notes.py)
         :param on_assigned_notes: given the offset metadata committed for partitions as they
             are assigned, so that state follows its partitions across restarts and rebalances
         :param new_producer: makes a producer like ``producer`` (the same transactional.id),
             to replace one stuck inside librdkafka; without it a stuck call ends the process
         :param selection: the pair budget's seam (consumer/selection): told what is assigned,
-            revoked, committed and rewound; writes each partition's spending as its offset
-            metadata. None: no budget.
+            revoked, committed and rewound; writes each partition's spending as a section of
+            its offset metadata. None: no budget.
         """
         self._s = settings
         self._selection = selection

@@ -27,6 +27,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from consumer import metrics as m
+from consumer import offset_notes
 from consumer.errors import Fatal
 from consumer.health import Health
 from consumer.kafka import ClientErrors, dead_letter_headers, kafka_error
@@ -118,11 +119,13 @@ class Transaction:
         :param client_errors: the clients' error callback, read for refused credentials
         :param disputed_topic: where a pair the judge got wrong in both orders goes (unset:
             nowhere)
-        :param offset_note: state committed with every transaction's offsets, as each
-            partition's offset metadata (the difficulty curriculum's levels); read on the loop
+        :param offset_note: state committed with every transaction's offsets, as a section
+            of each partition's offset metadata (the difficulty curriculum's levels); read on
+            the loop
         :param new_producer: makes a producer like ``producer`` (the same transactional.id)
             to replace one stuck inside librdkafka; without it a stuck call is ``Fatal``
-        :param selection: gives each offset its metadata (the pair budget's spending)
+        :param selection: gives each offset its section of metadata (the pair budget's
+            spending)
         """
         self._producer = producer
         self._disputed_topic = disputed_topic
@@ -279,16 +282,20 @@ class Transaction:
                 self._produce_outcome(entry)
 
     def _offsets(self, batch: Batch) -> list[TopicPartition]:
-        """The batch's offsets, each with its partition's metadata, in the same transaction
-        as the outcomes it counts: the pair budget's spending (consumer/selection/ledger.py),
-        else the curriculum's levels (consumer/judge/curriculum.py). Built on the loop."""
-        if self._selection is not None:
-            # With a budget and a judge both on, the budget's metadata replaces the levels.
-            return self._selection.offsets([(tp, offset) for tp, _, offset in batch])
+        """The batch's offsets, each with its partition's metadata: the pair budget's
+        spending (consumer/selection/ledger.py) and the curriculum's levels
+        (consumer/judge/curriculum.py), each its own section (consumer/offset_notes.py), in
+        the same transaction as the outcomes they count. Built on the loop, which owns both."""
         note = self._offset_note() if self._offset_note is not None else None
-        if note is None:
-            return [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
-        return [TopicPartition(t, part, offset, note) for (t, part), _, offset in batch]
+        offsets = []
+        for (topic, part), _, offset in batch:
+            spent = self._selection.metadata((topic, part), offset) if self._selection else None
+            meta = offset_notes.join((spent, note))
+            if meta is None:
+                offsets.append(TopicPartition(topic, part, offset))
+            else:
+                offsets.append(TopicPartition(topic, part, offset, metadata=meta))
+        return offsets
 
     def _end(self, batch: Batch, group_metadata: Any, offsets: list[TopicPartition]) -> float:
         """Add the batch's offsets to the open transaction and commit it (blocking, on a
