@@ -72,7 +72,9 @@ def register_schemas(s: Settings, registry: RegistryClient) -> dict[str, int]:
             schemas.subject(s.input_topic), schemas.text(schemas.TRACE_EVENT)
         ),
         schemas.subject(s.output_topic): registry.register(
-            schemas.subject(s.output_topic), schemas.text(schemas.MEMORY_CARD)
+            schemas.subject(s.output_topic),
+            schemas.text(schemas.MEMORY_CARD),
+            schemas.MEMORY_CARD_COMPATIBILITY,
         ),
     }
 
@@ -101,7 +103,9 @@ async def _output_schema_id(
         try:
             subject = schemas.subject(s.output_topic)
             text = schemas.text(schemas.MEMORY_CARD)
-            return await asyncio.to_thread(registry.register, subject, text)
+            return await asyncio.to_thread(
+                registry.register, subject, text, schemas.MEMORY_CARD_COMPATIBILITY
+            )
         except RegistryUnavailable as exc:
             log.warning("cannot reach the schema registry yet: %s (retry in %.0fs)", exc, delay)
             health.polled()

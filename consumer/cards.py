@@ -79,6 +79,9 @@ def build_cards(
     mistake = w.mistake_type.value
     pid = pair_id(e.event_id)
     purpose = shorten(e.purpose, lim)
+    action = shorten(s.action_name, lim)
+    before, after = shorten(s.state_before, lim), shorten(s.state_after, lim)
+    contrast = abs(w.phi_after - s.phi_after)
     # Positional, each argument named by its field: built from keywords, a MemoryCard cost
     # about as much as its three ids (a dict of 18 keywords per card, two cards per event).
     # The failure card shares the pair's fields (ids, purpose, source, time, Φ before).
@@ -105,6 +108,14 @@ def build_cards(
         s.phi_before,  # phi_before
         s.phi_after,  # phi_after
         pair.generator,  # generator
+        action,  # action_name
+        before,  # state_before
+        after,  # state_after
+        None,  # why_wrong
+        contrast,  # contrast
+        pair.difficulty,  # difficulty
+        pair.judge,  # judge
+        pair.prompt_version,  # prompt_version
     )
     wrong = MemoryCard(
         card_id(e.event_id, FAILURE),  # card_id
@@ -130,5 +141,13 @@ def build_cards(
         s.phi_before,  # phi_before
         w.phi_after,  # phi_after
         pair.generator,  # generator
+        action,  # action_name
+        before,  # state_before
+        after,  # state_after
+        shorten(w.why_wrong, lim) or None,  # why_wrong
+        contrast,  # contrast
+        pair.difficulty,  # difficulty
+        pair.judge,  # judge
+        pair.prompt_version,  # prompt_version
     )
     return correct, wrong
