@@ -251,9 +251,8 @@ class Pipeline:
         except BadRecord as exc:
             return dead_letter(exc)
         generator = self._generator.name
-        correct, failure = build_cards(
-            ContrastPair(event, wrong, generator), self._policy, self._clock_ms()
-        )
+        pair = ContrastPair(event, wrong, generator, self._generator.prompt_version)
+        correct, failure = build_cards(pair, self._policy, self._clock_ms())
         key = event.trace_id.encode("utf-8", "surrogatepass")
         cards = (self._encoder.encode(correct), self._encoder.encode(failure))
         return Produced(key, cards, wrong.mistake_type.value, generator)

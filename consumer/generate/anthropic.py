@@ -26,15 +26,14 @@ from anthropic.types import MessageParam
 from consumer import metrics as m
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
+from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
 from consumer.generate.anthropic_cost import Prices, SpendMeter
 from consumer.generate.anthropic_curriculum import Curriculum, feasible
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
 from consumer.generate.anthropic_prompt import (
-    ANSWER_SCHEMA,
     TextLimits,
-    UnreadableAnswer,
     correction,
-    parse_answer,
+    prompt_version,
     system_prompt,
     user_prompt,
 )
@@ -137,6 +136,7 @@ class AnthropicGenerator:
             sleep=sleep,
             rng=rng,
         )
+        self._prompt_version = prompt_version(scale, min_contrast)
         self._closed = False
 
     @classmethod
@@ -172,6 +172,10 @@ class AnthropicGenerator:
     @property
     def name(self) -> str:
         return f"anthropic/{self._model}"
+
+    @property
+    def prompt_version(self) -> str:
+        return self._prompt_version
 
     @property
     def concurrency_limit(self) -> int:

@@ -19,6 +19,7 @@ class Recording:
     """A generator that waits (like an LLM) and records the order it was asked in."""
 
     name = "rules/1"
+    prompt_version = "rules-v2"
 
     def __init__(self) -> None:
         self.asked: list[str] = []
