@@ -79,6 +79,17 @@ def register_schemas(s: Settings, registry: RegistryClient) -> dict[str, int]:
     }
 
 
+def card_policy(s: Settings) -> CardPolicy:
+    return CardPolicy(
+        s.trust_score,
+        s.card_text_chars,
+        content_chars=s.card_content_chars,
+        excerpt_chars=s.card_excerpt_chars,
+        pattern_chars=s.card_pattern_chars,
+        strategy_chars=s.card_strategy_chars,
+    )
+
+
 def make_generator(s: Settings) -> ContrastGenerator:
     scale = Scale(s.phi_min, s.phi_max)
     if s.backend == "rules":
@@ -207,8 +218,9 @@ async def _serve(
             ),
             generator=generator,
             encoder=CardEncoder(schema_id),
-            policy=CardPolicy(s.trust_score, s.card_text_chars),
+            policy=card_policy(s),
             min_contrast=s.min_contrast,
+            on_redacted=metrics.count_redactions,
         )
         client_errors = kafka.ClientErrors()
         runner = Runner(

@@ -39,6 +39,7 @@ from consumer.generate.anthropic_prompt import (
 )
 from consumer.generate.anthropic_transport import Reply, Transport
 from consumer.qualify import Scale
+from consumer.redact import safe_wrong
 from consumer.settings import Settings
 from consumer.validate import contrast_problem
 
@@ -51,12 +52,15 @@ _OUTCOMES = {
     "max_tokens": "max_tokens",
     "parse_error": "parse_error",
     "invalid_contrast": "invalid",
+    "unsafe_content": "unsafe",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class _Unusable:
-    reason: str  # a GenerationFailed reason: refusal, max_tokens, parse_error, invalid_contrast
+    # a GenerationFailed reason: refusal, max_tokens, parse_error, invalid_contrast,
+    # unsafe_content
+    reason: str
     detail: str
 
 
@@ -238,7 +242,10 @@ class AnthropicGenerator:
         problem = contrast_problem(event, wrong, self._scale, self._c)
         if problem is not None:
             return _Unusable("invalid_contrast", problem)
-        return wrong
+        checked = safe_wrong(wrong)
+        if isinstance(checked, str):
+            return _Unusable("unsafe_content", checked)
+        return checked
 
     def _corrected(self, first: str, reply: Reply, bad: _Unusable) -> list[MessageParam]:
         """The conversation for the corrective turn: the answer and what was wrong with it."""
