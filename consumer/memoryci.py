@@ -126,7 +126,7 @@ def sync(
     :param print_line: where each verdict goes.
     """
     memory = _purpose_agent()
-    from confluent_kafka import Consumer
+    from confluent_kafka import Consumer, TopicPartition
 
     from consumer import app
     from consumer.codec import decode_card
@@ -150,7 +150,11 @@ def sync(
         while True:
             records = consumer.consume(500, 1.0)
             cards = []
+            ends: dict[tuple[str, int], int] = {}
             for r in records:
+                topic, partition, offset = r.topic(), r.partition(), r.offset()
+                if r.error() is None and topic and partition is not None and offset is not None:
+                    ends[topic, partition] = max(ends.get((topic, partition), -1), offset + 1)
                 value = r.value()
                 if r.error() is not None or value is None:
                     log.warning("cards topic: %s", r.error() or "a record without a value")
@@ -173,6 +177,9 @@ def sync(
                 print_line(f"{v.card_id} {v.kind}: {v.status}{threats}")
             # MemoryStore saves its file on every change: by now this batch is on disk, so
             # the offsets may move past it.
-            consumer.commit(asynchronous=False)
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in ends.items()],
+                asynchronous=False,
+            )
     finally:
         consumer.close()

@@ -23,7 +23,7 @@ from consumer.errors import BadRecord, RegistryUnavailable
 from consumer.events import ContrastPair, ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate import ContrastGenerator, ImmediateGenerator
 from consumer.qualify import Criteria, Skip, qualify
-from consumer.redact import safe_event, safe_wrong, unsafe
+from consumer.redact import safe_event, unsafe
 from consumer.validate import ensure_contrast
 
 log = logging.getLogger(__name__)
@@ -264,17 +264,12 @@ class Pipeline:
             ensure_contrast(event, wrong, self._criteria.scale, self._min_contrast)
         except BadRecord as exc:
             return dead_letter(exc)
-        if self._immediate is None:
-            # Generated text is untrusted too (the LLM generator checks it and asks once
-            # more; this is the check every generator's answer meets).
-            checked = safe_wrong(wrong)
-            if isinstance(checked, str):
-                return DeadLetter("generate", "unsafe_content", f"the wrong evaluation: {checked}")
-            wrong = checked
         generator = self._generator.name
         pair = ContrastPair(event, wrong, generator, self._generator.prompt_version)
         correct, failure = build_cards(pair, self._policy, self._clock_ms())
         # The cards as MemoryCI's scan reads them: a pair it would reject is never published.
+        # (Generated text was checked where it was generated: the LLM generator asks once
+        # more for an answer that carries what redaction removes.)
         for card in (correct, failure):
             if unsafe(f"{card.content} {card.pattern} {card.strategy}", card.kind == CALIBRATION):
                 return Skipped(Skip.UNSAFE_CONTENT)

@@ -4,6 +4,7 @@ compiler), on a realistic stream through the real service, broker and registry; 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 from purpose_agent.compiler import PromptCompiler
+from purpose_agent.immune import scan_memory
 from purpose_agent.memory import MemoryStore
 
 from consumer import schemas
-from consumer.memoryci import compiled_prompt, submit_all
+from consumer.cards import CardPolicy, build_cards
+from consumer.memoryci import compiled_prompt, submit_all, to_memoryci
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.integration.harness import (
     ROOT,
@@ -29,6 +33,9 @@ from tests.integration.harness import (
     wait_until_committed,
 )
 from tests.streams import PLANTED, realistic_events
+from tests.unit.factories import card_record
+from tests.unit.test_redact import PLANTED as UNIT_PLANTED
+from tests.unit.test_redact import _text
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +150,51 @@ def test_llm_cards_pass_memoryci_and_no_request_carries_planted_text(
         for planted in PLANTED:
             assert planted not in sent, planted
     _check_with_memoryci(_cards(stack, topics), tmp_path)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_text, _text, _text, _text)
+def test_adversarial_text_never_reaches_the_llm_nor_a_card_memoryci_rejects(
+    fake: FakeAnthropic, before: str, action: str, after: str, reasoning: str
+) -> None:
+    """Property: whatever a trace carries, the request the model gets and the cards made of
+    its answer hold none of the planted text, and MemoryCI's scan passes both cards."""
+    from consumer.events import ContrastPair, ScoreData, ScoreEvent
+    from consumer.generate.anthropic import AnthropicGenerator, sdk_client
+    from consumer.generate.anthropic_limiter import Backoff
+    from consumer.qualify import Scale
+    from consumer.redact import safe_event
+
+    fake.reset()
+    score = ScoreData(before, action, after, 2.0, 7.0, reasoning)
+    safe = safe_event(ScoreEvent("ev-p", "tr-p", "Fix the build", 1, 0, None, score))
+    if safe.event is None:
+        return  # skipped before any LLM call (unsafe_content)
+    event = safe.event
+
+    async def go() -> ContrastPair:
+        client = sdk_client(5.0, base_url=fake.base_url, api_key="test-key")
+        gen = AnthropicGenerator(
+            Scale(0, 10),
+            1.0,
+            client=client,
+            model="claude-test",
+            backoff=Backoff(base_s=0.01, max_s=0.05),
+            time_budget_s=20.0,
+        )
+        try:
+            wrong = await gen.generate(event)
+            return ContrastPair(event, wrong, gen.name, gen.prompt_version)
+        finally:
+            await gen.aclose()
+            await client.close()
+
+    pair = asyncio.run(go())
+    for r in fake.requests:
+        sent = json.dumps(r.body["messages"], ensure_ascii=False)
+        for planted in UNIT_PLANTED:
+            assert planted not in sent
+    for card in build_cards(pair, CardPolicy(0.7, 16_000), 1):
+        assert scan_memory(to_memoryci(card_record(card))).passed, card
+        for planted in UNIT_PLANTED:
+            assert planted not in f"{card.content} {card.pattern} {card.strategy}"
