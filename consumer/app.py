@@ -74,9 +74,22 @@ def register_schemas(s: Settings, registry: RegistryClient) -> dict[str, int]:
             schemas.subject(s.input_topic), schemas.text(schemas.TRACE_EVENT)
         ),
         schemas.subject(s.output_topic): registry.register(
-            schemas.subject(s.output_topic), schemas.text(schemas.MEMORY_CARD)
+            schemas.subject(s.output_topic),
+            schemas.text(schemas.MEMORY_CARD),
+            schemas.MEMORY_CARD_COMPATIBILITY,
         ),
     }
+
+
+def card_policy(s: Settings) -> CardPolicy:
+    return CardPolicy(
+        s.trust_score,
+        s.card_text_chars,
+        content_chars=s.card_content_chars,
+        excerpt_chars=s.card_excerpt_chars,
+        pattern_chars=s.card_pattern_chars,
+        strategy_chars=s.card_strategy_chars,
+    )
 
 
 def make_generator(s: Settings) -> ContrastGenerator:
@@ -125,7 +138,9 @@ async def _output_schema_id(
         try:
             subject = schemas.subject(s.output_topic)
             text = schemas.text(schemas.MEMORY_CARD)
-            return await asyncio.to_thread(registry.register, subject, text)
+            return await asyncio.to_thread(
+                registry.register, subject, text, schemas.MEMORY_CARD_COMPATIBILITY
+            )
         except RegistryUnavailable as exc:
             log.warning("cannot reach the schema registry yet: %s (retry in %.0fs)", exc, delay)
             health.polled()
@@ -228,10 +243,11 @@ async def _serve(
             ),
             generator=generator,
             encoder=CardEncoder(schema_id),
-            policy=CardPolicy(s.trust_score, s.card_text_chars),
+            policy=card_policy(s),
             min_contrast=s.min_contrast,
             selector=selection.selector if selection else None,
             on_selected=selection.selected if selection else None,
+            on_redacted=metrics.count_redactions,
         )
         client_errors = kafka.ClientErrors()
         runner = Runner(

@@ -30,6 +30,7 @@ LONG: Final = 2
 INT: Final = 3
 OPTIONAL_STRING: Final = 4
 OPTIONAL_STRINGS_RECORD: Final = 5  # an optional record of one field, an array of strings
+OPTIONAL_DOUBLE: Final = 6
 Layout = tuple["int | Layout", ...]
 
 _PACK_DOUBLE: Final = struct.Struct("<d").pack
@@ -79,6 +80,8 @@ def _code(name: str, t: Any) -> int:
     if isinstance(t, list) and len(t) == 2 and t[0] == "null":
         if t[1] == "string":
             return OPTIONAL_STRING
+        if t[1] == "double":
+            return OPTIONAL_DOUBLE
         if _strings_record(t[1]):
             return OPTIONAL_STRINGS_RECORD
     raise ValueError(f"field {name}: the codec cannot handle {t!r}")
@@ -133,6 +136,14 @@ def put_optional_string(out: list[bytes], text: str | None) -> None:
     else:
         out.append(_SECOND_BRANCH)
         put_string(out, text)
+
+
+def put_optional_double(out: list[bytes], x: float | None) -> None:
+    if x is None:
+        out.append(_NULL)
+    else:
+        out.append(_SECOND_BRANCH)
+        out.append(_PACK_DOUBLE(x))
 
 
 def put_optional_strings(out: list[bytes], items: tuple[str, ...] | None) -> None:

@@ -1,4 +1,15 @@
-"""Pure: a validated contrast pair -> the contract's two memory cards, ids included."""
+"""Pure: a validated contrast pair -> the contract's two memory cards, ids included.
+
+A card is read alone, in another agent's prompt: MemoryCI's ``PromptCompiler`` shows a
+calibration card as ``- Scoring note: <content>`` and a failure card as ``- Avoid: <pattern>
+— <strategy>``, keeps one card per distinct start of ``pattern`` (its first 50 characters),
+and counts a card's cost as its line's length over 4. So ``content`` carries the whole
+situation (purpose, action, both states, Φ before and after) and the reasoning; ``pattern``
+starts with what is specific to the step (its action and its purpose); a failure card's
+``strategy`` is its lesson read alone; and each is bounded so a card's line stays near 150
+tokens. Excerpts keep a text's head and tail around a marker: a state's outcome (the final
+error, the result) is often at its end.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +24,18 @@ CALIBRATION: Final = "critic_calibration"
 FAILURE: Final = "failure_pattern"
 CREATED_BY: Final = "self_taught"
 STATUS: Final = "candidate"
-PATTERN: Final = "When evaluating state transitions"
 TRUNCATION_MARKER: Final = " …[truncated by selftaught]"
 
-_AVOID: Final = {
-    MistakeType.INTENTION_CREDIT: "score the state change that happened, not what the "
+ELISION: Final = " … "  # where an excerpt's middle was left out
+
+#: The principle behind each mistake type, for a failure card whose generator gave no lesson.
+PRINCIPLES: Final = {
+    MistakeType.INTENTION_CREDIT: "score the change the state after shows, not what the "
     "action was meant to achieve",
-    MistakeType.SYCOPHANCY: "do not inflate a score to encourage; score the evidence",
-    MistakeType.IGNORED_EVIDENCE: "read the state after and let what it shows decide the score",
-    MistakeType.SCALE_INCONSISTENCY: "keep to the scale's direction and its usual steps",
+    MistakeType.SYCOPHANCY: "score the evidence of progress, never effort or tone",
+    MistakeType.IGNORED_EVIDENCE: "read the state after first and let what it shows decide Φ",
+    MistakeType.SCALE_INCONSISTENCY: "keep to the scale's direction (higher is closer to the "
+    "purpose) and its usual steps",
     MistakeType.OTHER: "check the score against the evidence in the state after",
 }
 
@@ -60,13 +74,104 @@ def shorten(text: str, limit: int) -> str:
     return text[: limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
 
 
+def excerpt(text: str, limit: int) -> str:
+    """The text on one line, or its head and tail around an elision marker, within ``limit``
+    characters (at least the marker and a character either side)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    keep = max(limit - len(ELISION), 2)
+    head = (keep * 3 + 4) // 5
+    return flat[:head].rstrip() + ELISION + flat[len(flat) - (keep - head) :].lstrip()
+
+
 @dataclass(frozen=True, slots=True)
 class CardPolicy:
+    """How cards are written and bounded (settings: ``SELFTAUGHT_TRUST_SCORE``,
+    ``SELFTAUGHT_CARD_*``).
+
+    :param trust_score: both cards' ``trust_score``.
+    :param text_limit: the longest ``purpose`` field (a broker's message size bounds it).
+    :param content_chars: the longest ``content``; with the prefix ``- Scoring note: ``,
+        the default keeps a calibration card's line under 150 tokens.
+    :param excerpt_chars: the longest excerpt of a state (``state_before``,
+        ``state_after`` and inside ``content``).
+    :param pattern_chars: the longest ``pattern``.
+    :param strategy_chars: the longest ``strategy``; pattern and strategy together keep a
+        failure card's line under 150 tokens.
+    """
+
     trust_score: float
     text_limit: int
+    content_chars: int = 560
+    excerpt_chars: int = 110
+    pattern_chars: int = 150
+    strategy_chars: int = 420
 
 
 _CRITIC: Final = MemoryScope(agent_roles=("critic",))
+
+
+def _situation(pair: ContrastPair, policy: CardPolicy) -> str:
+    e, s = pair.event, pair.event.score
+    x = policy.excerpt_chars
+    return (
+        f"Purpose: {_clause(e.purpose, x)}. Action: {_clause(s.action_name, x // 2)}. "
+        f"Before (Φ {phi_text(s.phi_before)}): {_clause(s.state_before, x)}. "
+        f"After: {_clause(s.state_after, x)}."
+    )
+
+
+def _clause(text: str, limit: int) -> str:
+    return excerpt(text, limit).rstrip(".")
+
+
+def _bounded(situation: str, judgement: str, limit: int) -> str:
+    """The situation and as much of the judgement as fits, its head and tail kept."""
+    room = limit - len(situation) - 1
+    if room < 40:  # a small limit: the situation gives way too, never the judgement
+        return excerpt(situation + " " + judgement, limit)
+    return situation + " " + excerpt(judgement, room)
+
+
+def pattern(pair: ContrastPair, policy: CardPolicy) -> str:
+    """When the cards apply: the kind of step, in its own words. It starts with the action
+    and the purpose (the compiler tells cards apart by the first 50 characters), then says
+    which way the step went."""
+    s = pair.event.score
+    went = "progress" if s.phi_after > s.phi_before else "a setback"
+    text = (
+        f"scoring a '{excerpt(s.action_name, 30)}' step toward "
+        f"'{excerpt(pair.event.purpose, 60)}' (state after: {went})"
+    )
+    return excerpt(text, policy.pattern_chars)
+
+
+def calibration_strategy(pair: ContrastPair, policy: CardPolicy) -> str:
+    s = pair.event.score
+    went = "toward" if s.phi_after > s.phi_before else "away from"
+    delta = s.phi_after - s.phi_before
+    text = (
+        f"Score such a step by how far what the state after shows moves {went} the purpose: "
+        f"here Φ {phi_text(s.phi_before)} → {phi_text(s.phi_after)} "
+        f"({'+' if delta > 0 else ''}{phi_text(round(delta, 6))}), because "
+        f"{excerpt(s.reasoning, policy.strategy_chars)}"
+    )
+    return excerpt(text, policy.strategy_chars)
+
+
+def failure_strategy(pair: ContrastPair, policy: CardPolicy) -> str:
+    """The lesson read alone: the generator's own, else the mistake type's principle with
+    this step's specifics."""
+    w, s = pair.wrong, pair.event.score
+    if w.lesson.strip():
+        return excerpt(w.lesson, policy.strategy_chars)
+    text = (
+        f"A {w.mistake_type.value.replace('_', ' ')} evaluation scored "
+        f"'{excerpt(s.action_name, 40)}' Φ_after {phi_text(w.phi_after)} where the state "
+        f"after supports {phi_text(s.phi_after)}: {PRINCIPLES[w.mistake_type]}."
+    )
+    return excerpt(text, policy.strategy_chars)
 
 
 def build_cards(
@@ -75,25 +180,31 @@ def build_cards(
     """The calibration card and the failure-pattern card, in that order."""
     e, w = pair.event, pair.wrong
     s = e.score
-    lim = policy.text_limit
+    x = policy.excerpt_chars
     mistake = w.mistake_type.value
     pid = pair_id(e.event_id)
-    purpose = shorten(e.purpose, lim)
+    purpose = shorten(e.purpose, policy.text_limit)
+    action = excerpt(s.action_name, x)
+    before, after = excerpt(s.state_before, x), excerpt(s.state_after, x)
+    contrast = abs(w.phi_after - s.phi_after)
+    situation = _situation(pair, policy)
+    when = pattern(pair, policy)
+    why_wrong = excerpt(w.why_wrong, policy.strategy_chars) if w.why_wrong.strip() else None
     # Positional, each argument named by its field: built from keywords, a MemoryCard cost
-    # about as much as its three ids (a dict of 18 keywords per card, two cards per event).
+    # about as much as its three ids (a dict of 26 keywords per card, two cards per event).
     # The failure card shares the pair's fields (ids, purpose, source, time, Φ before).
     correct = MemoryCard(
         card_id(e.event_id, CALIBRATION),  # card_id
         pid,  # pair_id
         CALIBRATION,  # kind
         STATUS,  # status
-        shorten(  # content
-            f"CORRECT scoring example: after '{s.action_name}', Φ went from "
-            f"{phi_text(s.phi_before)} to {phi_text(s.phi_after)}. Reasoning: {s.reasoning}",
-            lim,
+        _bounded(  # content
+            situation,
+            f"Correct: Φ after {phi_text(s.phi_after)}, because {s.reasoning}",
+            policy.content_chars,
         ),
-        PATTERN,  # pattern
-        shorten(f"Score like this: {s.reasoning}", lim),  # strategy
+        when,  # pattern
+        calibration_strategy(pair, policy),  # strategy
         policy.trust_score,  # trust_score
         purpose,  # purpose
         e.trace_id,  # source_trace_id
@@ -105,20 +216,28 @@ def build_cards(
         s.phi_before,  # phi_before
         s.phi_after,  # phi_after
         pair.generator,  # generator
+        action,  # action_name
+        before,  # state_before
+        after,  # state_after
+        None,  # why_wrong
+        contrast,  # contrast
+        pair.difficulty,  # difficulty
+        pair.judge,  # judge
+        pair.prompt_version,  # prompt_version
     )
     wrong = MemoryCard(
         card_id(e.event_id, FAILURE),  # card_id
         pid,  # pair_id
         FAILURE,  # kind
         STATUS,  # status
-        shorten(  # content
-            f"WRONG scoring example ({mistake}): after '{s.action_name}', "
-            f"Φ_after was scored {phi_text(w.phi_after)} where {phi_text(s.phi_after)} was "
-            f"right. Flawed reasoning: {w.reasoning}",
-            lim,
+        _bounded(  # content
+            situation,
+            f"Wrong ({mistake}): Φ after {phi_text(w.phi_after)} where "
+            f"{phi_text(s.phi_after)} is right, because {w.reasoning}",
+            policy.content_chars,
         ),
-        PATTERN,  # pattern
-        shorten(f"AVOID {mistake}: {_AVOID[w.mistake_type]}.", lim),  # strategy
+        when,  # pattern
+        failure_strategy(pair, policy),  # strategy
         policy.trust_score,  # trust_score
         purpose,  # purpose
         e.trace_id,  # source_trace_id
@@ -130,5 +249,13 @@ def build_cards(
         s.phi_before,  # phi_before
         w.phi_after,  # phi_after
         pair.generator,  # generator
+        action,  # action_name
+        before,  # state_before
+        after,  # state_after
+        why_wrong,  # why_wrong
+        contrast,  # contrast
+        pair.difficulty,  # difficulty
+        pair.judge,  # judge
+        pair.prompt_version,  # prompt_version
     )
     return correct, wrong

@@ -1,5 +1,5 @@
-"""Command line: ``run | demo | schemas register | dlq replay | eval``. Parse, load settings,
-hand over."""
+"""Command line: ``run | demo | schemas register | dlq replay | eval | memoryci sync``.
+Parse, load settings, hand over."""
 
 from __future__ import annotations
 
@@ -35,6 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     from consumer.eval.command import add_arguments as eval_arguments
 
     eval_arguments(sub.add_parser("eval", help="measure whether the cards make a critic better"))
+    mci = sub.add_parser("memoryci", help="purpose-agent's MemoryCI (the [memoryci] extra)")
+    mci_sub = mci.add_subparsers(dest="action", required=True)
+    syn = mci_sub.add_parser("sync", help="submit the cards topic to MemoryCI, printing verdicts")
+    syn.add_argument("--store", required=True, help="the MemoryStore's JSON file")
+    syn.add_argument(
+        "--idle-exit",
+        type=float,
+        default=10.0,
+        help="return after this many seconds with no card to read (10); 0: run until stopped",
+    )
     return p
 
 
@@ -69,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
             ids = app.register_schemas(s, app.registry_client(s))
             for subject, schema_id in ids.items():
                 print(f"{subject}: schema id {schema_id}")
+            return 0
+        if args.command == "memoryci":
+            from consumer import memoryci
+
+            report = memoryci.sync(s, args.store, idle_exit_s=args.idle_exit or None)
+            print(
+                f"read {report.read} cards: {report.quarantined} passed MemoryCI's immune scan "
+                f"(quarantined), {report.rejected} rejected, {report.already_held} already held"
+            )
             return 0
         if args.command == "dlq":
             from consumer import dlq

@@ -43,7 +43,7 @@ class SchemaSource(Protocol):
 
     def schema_text(self, schema_id: int) -> str: ...
 
-    def register(self, subject: str, schema_text: str) -> int: ...
+    def register(self, subject: str, schema_text: str, compatibility: str | None = None) -> int: ...
 
 
 class RegistryClient:
@@ -72,9 +72,20 @@ class RegistryClient:
             )
         return str(schema.schema_str)
 
-    def register(self, subject: str, schema_text: str) -> int:
+    def register(self, subject: str, schema_text: str, compatibility: str | None = None) -> int:
+        """Register the schema under ``subject`` (idempotent); with ``compatibility``, set the
+        subject's compatibility level first, so the registry holds every later version to
+        it (``FULL``: a reader of either version reads records of either)."""
         try:
+            if compatibility is not None:
+                self._client.set_compatibility(subject, compatibility)
             return int(self._client.register_schema(subject, Schema(schema_text, "AVRO")))
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    def compatibility(self, subject: str) -> str:
+        try:
+            return str(self._client.get_compatibility(subject))
         except Exception as exc:
             raise _unavailable(exc) from exc
 
@@ -133,10 +144,14 @@ def read_header(raw: bytes | None) -> int:
 # The schemas' layouts the field-by-field codecs below are written for (avro.layout):
 # the codec refuses at start-up a schema with any other, rather than read or write it wrong.
 _S, _D, _L, _I = avro.STRING, avro.DOUBLE, avro.LONG, avro.INT
+_OS, _OD = avro.OPTIONAL_STRING, avro.OPTIONAL_DOUBLE
 TRACE_EVENT_LAYOUT: Final = (_S, _S, _S, _S, _I, _L, avro.OPTIONAL_STRING, (_S, _S, _S, _D, _D, _S))
 MEMORY_CARD_LAYOUT: Final = (
     *(_S, _S, _S, _S, _S, _S, _S, _D, _S, _S, _S, _S, _L),
     *(avro.OPTIONAL_STRINGS_RECORD, avro.OPTIONAL_STRING, _D, _D, _S),
+    # version 2: action_name, state_before, state_after, why_wrong, contrast, difficulty,
+    # judge, prompt_version
+    *(_OS, _OS, _OS, _OS, _OD, _OD, _OS, _OS),
 )
 
 
@@ -284,14 +299,28 @@ class CardEncoder:
         avro.put_double(out, card.phi_before)
         avro.put_double(out, card.phi_after)
         avro.put_string(out, card.generator)
+        avro.put_optional_string(out, card.action_name)
+        avro.put_optional_string(out, card.state_before)
+        avro.put_optional_string(out, card.state_after)
+        avro.put_optional_string(out, card.why_wrong)
+        avro.put_optional_double(out, card.contrast)
+        avro.put_optional_double(out, card.difficulty)
+        avro.put_optional_string(out, card.judge)
+        avro.put_optional_string(out, card.prompt_version)
         return b"".join(out)
 
 
-def decode_card(raw: bytes, schema_text: Callable[[int], str]) -> dict[str, Any]:
-    """Decode a card record (for tools and tests that read the output topic)."""
+def decode_card(
+    raw: bytes, schema_text: Callable[[int], str], reader_text: str | None = None
+) -> dict[str, Any]:
+    """Decode a card record (for tools and tests that read the output topic): with the
+    writer schema as it is, or resolved to the reader schema ``reader_text`` (a version 1
+    reader gets version 1's fields of a version 2 card; a version 2 reader gets the new
+    fields' defaults from a version 1 card)."""
     schema_id = read_header(raw)
     writer = _parse(_json_loads(schema_text(schema_id)))
+    reader = None if reader_text is None else _parse(_json_loads(reader_text))
     buf = io.BytesIO(raw)
     buf.seek(_HEADER.size)
-    record: dict[str, Any] = fastavro.schemaless_reader(buf, writer, None)  # type: ignore[assignment]
+    record: dict[str, Any] = fastavro.schemaless_reader(buf, writer, reader)  # type: ignore[assignment]
     return record

@@ -203,7 +203,7 @@ def _print_results(
         print("\n  e.g. " + example["failure_pattern"]["content"][:300])
     skipped = {
         k: after.get(k, 0) - before.get(k, 0)
-        for k in ("not_score", "below_delta", "sampled_out", *SELECTION_SKIPS)
+        for k in ("not_score", "below_delta", "sampled_out", "unsafe_content", *SELECTION_SKIPS)
         if k not in SELECTION_SKIPS or after.get(k, 0) - before.get(k, 0)
     }
     print("\nskipped: " + ", ".join(f"{k} {int(v)}" for k, v in skipped.items()))
@@ -215,3 +215,31 @@ def _print_results(
             f"  {kafka.header(h, kafka.H_STAGE)}/{kafka.header(h, kafka.H_CLASS)}: "
             f"{kafka.header(h, kafka.H_MESSAGE)}"
         )
+    _print_memoryci(cards)
+
+
+def _print_memoryci(cards: list[dict[str, Any]]) -> None:
+    """What MemoryCI did with the cards, and the critic prompt it compiles from them."""
+    try:
+        from purpose_agent.memory import MemoryStore  # type: ignore[import-untyped]
+    except ImportError:
+        print("\nMemoryCI: pip install 'selftaught-consumer[memoryci]' to see what it does")
+        return
+    from consumer import memoryci
+
+    store = MemoryStore()  # in memory: the demo leaves nothing behind
+    verdicts = memoryci.submit_all(store, cards)
+    passed = sum(v.status == "quarantined" for v in verdicts)
+    print(
+        f"\nMemoryCI (purpose-agent): {passed} of {len(verdicts)} cards passed its immune scan "
+        "(quarantined)"
+    )
+    for v in verdicts:
+        if v.status == "rejected":
+            print(f"  rejected {v.card_id} ({v.kind}): {', '.join(v.threats)}")
+    prompt = memoryci.compiled_prompt(store, task="score one step of an agent's work")
+    print(
+        f"\nA critic's prompt compiled from the promoted cards ({prompt.memories_included} "
+        f"cards, about {prompt.total_tokens_estimated} tokens):\n"
+    )
+    print(prompt.system_prompt)

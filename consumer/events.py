@@ -110,19 +110,35 @@ class ScoreEvent(NamedTuple):
 
 
 class WrongEvaluation(NamedTuple):
-    """What a generator proposes: a plausible but wrong score for the same step."""
+    """What a generator proposes: a plausible but wrong score for the same step.
+
+    ``why_wrong`` (one sentence: where the evaluation goes astray) and ``lesson`` (what the
+    wrong evaluation did and the principle that avoids it, read alone) become the failure
+    card's ``why_wrong`` and ``strategy``; empty when the generator gave none, and the card
+    then says it in the mistake type's own words.
+    """
 
     phi_after: float
     reasoning: str
     mistake_type: MistakeType
+    why_wrong: str = ""
+    lesson: str = ""
 
 
 class ContrastPair(NamedTuple):
-    """A validated pair: the event's correct evaluation and a wrong one."""
+    """A validated pair: the event's correct evaluation and a wrong one.
+
+    ``prompt_version``: the generator's prompt or rules version. ``difficulty`` and
+    ``judge``: what a judge found checking the pair (the share of orderings it got wrong,
+    and which judge), ``None`` when none checked it; both go to the two cards as they are.
+    """
 
     event: ScoreEvent
     wrong: WrongEvaluation
     generator: str
+    prompt_version: str | None = None
+    difficulty: float | None = None
+    judge: str | None = None
 
 
 class MemoryScope(NamedTuple):
@@ -150,3 +166,12 @@ class MemoryCard(NamedTuple):
     phi_before: float
     phi_after: float
     generator: str
+    # version 2 (optional in the schema: a version 1 card has none of them)
+    action_name: str | None
+    state_before: str | None
+    state_after: str | None
+    why_wrong: str | None
+    contrast: float | None
+    difficulty: float | None
+    judge: str | None
+    prompt_version: str | None

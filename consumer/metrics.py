@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 
 from consumer.health import READY, Health, serve
 from consumer.histogram import BatchHistogram
+from consumer.redact import KINDS
 
 __all__ = [
     "ASSIGNED",
@@ -37,17 +38,20 @@ __all__ = [
     "READY",
     "REBALANCES",
     "RECORDS",
+    "REDACTED_CHARS",
+    "REDACTIONS",
     "TRANSACTIONS",
     "BatchHistogram",
     "Health",
+    "count_redactions",
     "serve",
 ]
 
 RECORDS = Counter(
     "selftaught_records_consumed",
-    "Input records by outcome: qualified, below_delta, not_score, sampled_out, duplicate, "
-    "over_budget, over_share, invalid, dead_lettered (counted when their outcome is "
-    "committed).",
+    "Input records by outcome: qualified, below_delta, not_score, sampled_out, "
+    "unsafe_content, duplicate, over_budget, over_share, invalid, dead_lettered (counted "
+    "when their outcome is committed).",
     ["outcome"],
 )
 PAIR_BUDGET = Gauge(
@@ -141,6 +145,27 @@ LLM_NO_USAGE = Counter(
 LLM_SPEND_CAPPED = Gauge(
     "selftaught_llm_spend_capped", "1 while LLM calls wait for the hourly spend cap."
 )
+REDACTIONS = Counter(
+    "selftaught_redactions",
+    "Untrusted trace text replaced by a marker before any LLM call and in the cards, by "
+    "kind (neutralised: a trigger-looking form changed, its meaning kept).",
+    ["kind"],
+)
+REDACTED_CHARS = Counter(
+    "selftaught_redacted_event_chars",
+    "Characters of the events that redaction changed: kept, or removed behind a marker.",
+    ["outcome"],
+)
+
+
+def count_redactions(counts: dict[str, int], removed: int, total: int) -> None:
+    """The pipeline's ``on_redacted``."""
+    for kind, n in counts.items():
+        REDACTIONS.labels(kind).inc(n)
+    REDACTED_CHARS.labels("removed").inc(removed)
+    REDACTED_CHARS.labels("kept").inc(max(total - removed, 0))
+
+
 LLM_MISTAKE_TYPES = Counter(
     "selftaught_llm_mistake_types",
     "Wrong evaluations the LLM produced, by the mistake type it achieved.",
@@ -162,10 +187,13 @@ _KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
             "duplicate",
             "over_budget",
             "over_share",
+            "unsafe_content",
             "invalid",
             "dead_lettered",
         ),
     ),
+    (REDACTIONS, KINDS),
+    (REDACTED_CHARS, ("kept", "removed")),
     (CARDS, ("critic_calibration", "failure_pattern")),
     (TRANSACTIONS, ("committed", "aborted")),
     (REBALANCES, ("assigned", "revoked", "lost")),
@@ -184,6 +212,7 @@ _KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
             "max_tokens",
             "parse_error",
             "invalid",
+            "unsafe",
         ),
     ),
     (LLM_TOKENS, ("input", "output", "cache_read", "cache_write")),

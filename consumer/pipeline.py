@@ -17,12 +17,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from consumer.cards import CardPolicy, build_cards
+from consumer.cards import CALIBRATION, CardPolicy, build_cards
 from consumer.codec import CardEncoder, EventDecoder, read_header
 from consumer.errors import BadRecord, RegistryUnavailable
 from consumer.events import ContrastPair, ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate import ContrastGenerator, ImmediateGenerator
 from consumer.qualify import Criteria, Skip, qualify
+from consumer.redact import safe_event, unsafe
 from consumer.selection import Selector, Unselected, Wait
 from consumer.validate import ensure_contrast
 
@@ -115,9 +116,13 @@ class Pipeline:
         policy: CardPolicy,
         min_contrast: float,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        *,
         selector: Selector | None = None,
         on_selected: Callable[[ScoreEvent], None] | None = None,
+        on_redacted: Callable[[dict[str, int], int, int], None] | None = None,
     ) -> None:
+        """``on_redacted(counts by kind, characters removed, characters read)``: called for
+        each event whose texts redaction changed (the metrics)."""
         self._decoder = decoder
         self._criteria = criteria
         self._generator = generator
@@ -126,6 +131,7 @@ class Pipeline:
         self._policy = policy
         self._min_contrast = min_contrast
         self._clock_ms = clock_ms
+        self._on_redacted = on_redacted
         self._loads: dict[int, asyncio.Task[None]] = {}  # writer schemas being fetched
         # Records read while a fetch was pending, in read order, with their own fetch.
         self._held: deque[_Held] = deque()
@@ -159,6 +165,15 @@ class Pipeline:
         verdict = qualify(event, self._criteria)
         if isinstance(verdict, Skip):
             return Skipped(verdict)
+        # Trace text is untrusted: made safe before any generator (or LLM) sees it.
+        safe = safe_event(verdict)
+        if safe.counts and self._on_redacted is not None:
+            self._on_redacted(safe.counts, safe.removed, safe.total)
+        if safe.event is None:
+            log.info("event %s skipped: %s", verdict.event_id, safe.problem)
+            return Skipped(Skip.UNSAFE_CONTENT)
+        verdict = safe.event
+        # Selection sees the safe text, and spends the budget only on events that can pair.
         if self._selector is not None:
             choice = self._selector.decide(
                 verdict, (ref.topic, ref.partition), ref.offset, self._clock_ms()
@@ -286,9 +301,14 @@ class Pipeline:
         except BadRecord as exc:
             return dead_letter(exc)
         generator = self._generator.name
-        correct, failure = build_cards(
-            ContrastPair(event, wrong, generator), self._policy, self._clock_ms()
-        )
+        pair = ContrastPair(event, wrong, generator, self._generator.prompt_version)
+        correct, failure = build_cards(pair, self._policy, self._clock_ms())
+        # The cards as MemoryCI's scan reads them: a pair it would reject is never published.
+        # (Generated text was checked where it was generated: the LLM generator asks once
+        # more for an answer that carries what redaction removes.)
+        for card in (correct, failure):
+            if unsafe(f"{card.content} {card.pattern} {card.strategy}", card.kind == CALIBRATION):
+                return Skipped(Skip.UNSAFE_CONTENT)
         key = event.trace_id.encode("utf-8", "surrogatepass")
         cards = (self._encoder.encode(correct), self._encoder.encode(failure))
         return Produced(key, cards, wrong.mistake_type.value, generator)

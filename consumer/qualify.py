@@ -41,6 +41,9 @@ class Skip(StrEnum):
     NOT_SCORE = "not_score"
     BELOW_DELTA = "below_delta"
     SAMPLED_OUT = "sampled_out"
+    # What is left after redaction would still fail MemoryCI's immune scan, or is nothing
+    # but markers: known before any LLM call, so none is made (consumer/redact.py).
+    UNSAFE_CONTENT = "unsafe_content"
 
 
 def in_sample(event_id: str, rate: float) -> bool:

@@ -10,6 +10,9 @@ from typing import Any
 
 TRACE_EVENT = "trace_event.avsc"
 MEMORY_CARD = "memory_card.avsc"
+#: The card subject's compatibility level: version 1 and version 2 readers read cards of
+#: either version (each version only adds optional fields with defaults).
+MEMORY_CARD_COMPATIBILITY = "FULL"
 
 
 def _schema_dir() -> Path:

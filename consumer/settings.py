@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     # Card text fields are shortened past this, with a marker, so a card always fits in a
     # broker's default 1 MB message.
     card_text_chars: int = Field(16_000, ge=200)
+    # A card is one line in a critic's prompt (MemoryCI's PromptCompiler counts a line's
+    # length over 4 as its tokens): these defaults keep each card's line under 150 tokens.
+    # content: the situation and the reasoning; excerpt: each state, head and tail kept;
+    # pattern and strategy: a failure card's line, "- Avoid: <pattern> — <strategy>".
+    card_content_chars: int = Field(560, ge=120)
+    card_excerpt_chars: int = Field(110, ge=20)
+    card_pattern_chars: int = Field(150, ge=60)
+    card_strategy_chars: int = Field(420, ge=80)
 
     # Selection (consumer/selection, README "Which events are paired"): the group's pairs per
     # hour of event time (0: no budget, every qualifying event is paired, no selection).

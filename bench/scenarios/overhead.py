@@ -40,7 +40,7 @@ def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:
         def schema_text(self, schema_id: int) -> str:
             return TRACE_SCHEMA_TEXT
 
-        def register(self, subject: str, schema_text: str) -> int:
+        def register(self, subject: str, schema_text: str, compatibility: str | None = None) -> int:
             return 1
 
     decoder = EventDecoder(_Source())

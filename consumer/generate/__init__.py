@@ -22,6 +22,11 @@ class ContrastGenerator(Protocol):
         """Backend and model, as written to the cards' ``generator`` field."""
         ...
 
+    @property
+    def prompt_version(self) -> str:
+        """The version of its prompt or rules, as written to the cards' ``prompt_version``."""
+        ...
+
     async def generate(self, event: ScoreEvent, place: float | None = None) -> WrongEvaluation:
         """``place``: where the event stands in line for the generator's capacity (an LLM's
         concurrency), lowest first, kept through its retries. The pipeline gives them (see

@@ -26,20 +26,20 @@ from anthropic.types import MessageParam
 from consumer import metrics as m
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
+from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
 from consumer.generate.anthropic_cost import Prices, SpendMeter
 from consumer.generate.anthropic_curriculum import Curriculum, feasible
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
 from consumer.generate.anthropic_prompt import (
-    ANSWER_SCHEMA,
     TextLimits,
-    UnreadableAnswer,
     correction,
-    parse_answer,
+    prompt_version,
     system_prompt,
     user_prompt,
 )
 from consumer.generate.anthropic_transport import Reply, Transport
 from consumer.qualify import Scale
+from consumer.redact import safe_wrong
 from consumer.settings import Settings
 from consumer.validate import contrast_problem
 
@@ -52,12 +52,15 @@ _OUTCOMES = {
     "max_tokens": "max_tokens",
     "parse_error": "parse_error",
     "invalid_contrast": "invalid",
+    "unsafe_content": "unsafe",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class _Unusable:
-    reason: str  # a GenerationFailed reason: refusal, max_tokens, parse_error, invalid_contrast
+    # a GenerationFailed reason: refusal, max_tokens, parse_error, invalid_contrast,
+    # unsafe_content
+    reason: str
     detail: str
 
 
@@ -137,6 +140,7 @@ class AnthropicGenerator:
             sleep=sleep,
             rng=rng,
         )
+        self._prompt_version = prompt_version(scale, min_contrast)
         self._closed = False
 
     @classmethod
@@ -172,6 +176,10 @@ class AnthropicGenerator:
     @property
     def name(self) -> str:
         return f"anthropic/{self._model}"
+
+    @property
+    def prompt_version(self) -> str:
+        return self._prompt_version
 
     @property
     def concurrency_limit(self) -> int:
@@ -234,7 +242,10 @@ class AnthropicGenerator:
         problem = contrast_problem(event, wrong, self._scale, self._c)
         if problem is not None:
             return _Unusable("invalid_contrast", problem)
-        return wrong
+        checked = safe_wrong(wrong)
+        if isinstance(checked, str):
+            return _Unusable("unsafe_content", checked)
+        return checked
 
     def _corrected(self, first: str, reply: Reply, bad: _Unusable) -> list[MessageParam]:
         """The conversation for the corrective turn: the answer and what was wrong with it."""

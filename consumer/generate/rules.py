@@ -14,12 +14,15 @@ import math
 from collections.abc import Callable
 from typing import Final
 
+from consumer.cards import excerpt
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation, phi_text
 from consumer.qualify import Scale
 from consumer.validate import score_problem
 
 NAME: Final = "rules/1"
+#: The version of the rules' texts (the cards' ``prompt_version``): changes when they do.
+PROMPT_VERSION: Final = "rules-v2"
 _EXCERPT: Final = 120
 
 
@@ -59,6 +62,10 @@ class RulesGenerator:
     def name(self) -> str:
         return NAME
 
+    @property
+    def prompt_version(self) -> str:
+        return PROMPT_VERSION
+
     async def generate(self, event: ScoreEvent, place: float | None = None) -> WrongEvaluation:
         return self.generate_now(event)  # never waits: nothing to stand in line for
 
@@ -90,7 +97,8 @@ class RulesGenerator:
         wrong = self._rules[mistake](event)
         if wrong is None or score_problem(event, wrong.phi_after, self._scale, self._c) is not None:
             return None
-        return wrong
+        why, lesson = _explained(event, wrong)
+        return WrongEvaluation(wrong.phi_after, wrong.reasoning, wrong.mistake_type, why, lesson)
 
     def _sycophancy(self, e: ScoreEvent) -> WrongEvaluation | None:
         # Inflated toward the top of the scale to encourage, whatever happened.
@@ -154,3 +162,41 @@ class RulesGenerator:
             f"maps to Φ_after {phi_text(phi)}."
         )
         return WrongEvaluation(phi, reasoning, MistakeType.SCALE_INCONSISTENCY)
+
+
+def _explained(e: ScoreEvent, w: WrongEvaluation) -> tuple[str, str]:
+    """Where the wrong evaluation goes astray (one sentence), and the lesson read alone:
+    what it did and the principle that avoids it, with this step's specifics."""
+    act = excerpt(e.score.action_name, 40)
+    goal = excerpt(e.purpose, 60)
+    wrong, right = phi_text(w.phi_after), phi_text(e.score.phi_after)
+    t = w.mistake_type
+    if t is MistakeType.SYCOPHANCY:
+        return (
+            f"It rewards the effort and tone of '{act}' instead of the progress the state "
+            f"after shows, inflating Φ_after to {wrong}.",
+            f"The wrong evaluation praised the effort behind '{act}' and inflated Φ_after to "
+            f"{wrong} where {right} is right; score a step toward '{goal}' by the progress "
+            f"its state after shows, never by effort or tone.",
+        )
+    if t is MistakeType.INTENTION_CREDIT:
+        return (
+            f"It credits what '{act}' was meant to achieve, not the change the state after shows.",
+            f"The wrong evaluation gave '{act}' credit for being the right move ({wrong} for "
+            f"Φ_after where {right} is right); score the change the state after shows toward "
+            f"'{goal}', not what the action was meant to achieve.",
+        )
+    if t is MistakeType.IGNORED_EVIDENCE:
+        return (
+            f"It scores '{act}' without reading what the state after shows "
+            f"('{excerpt(e.score.state_after, 50)}').",
+            f"The wrong evaluation scored '{act}' as if the state after were not there "
+            f"({wrong} where {right} is right); read the state after first and let what it "
+            f"shows toward '{goal}' decide Φ.",
+        )
+    return (
+        f"It applies the scale inconsistently to '{act}': backwards or off its usual steps.",
+        f"The wrong evaluation put Φ_after for '{act}' at {wrong} where {right} is right, "
+        f"misreading the scale; higher Φ means closer to '{goal}', in the scale's usual "
+        f"half-point steps.",
+    )

@@ -11,7 +11,8 @@ Behaviours (``then`` = the next N requests, ``during`` = for the next T seconds;
 
 ========================  ==================================================================
 ``ok``                    a valid answer (after ``latency_s``)
-``answer``                200 with a given answer: ``phi``, ``reasoning``, ``mistake_type``
+``answer``                200 with a given answer: ``phi``, ``reasoning``, ``mistake_type``,
+                          ``why_wrong``, ``lesson``
 ``throttle``              429 ``rate_limit_error`` with ``retry-after`` (``retry_after`` s)
 ``overloaded``            529 ``overloaded_error``
 ``server_error``          500 ``api_error``
@@ -415,6 +416,8 @@ class FakeAnthropic:
                 "wrong_phi_after": p.get("phi", answer["wrong_phi_after"]),
                 "wrong_reasoning": p.get("reasoning", answer["wrong_reasoning"]),
                 "mistake_type": p.get("mistake_type", answer["mistake_type"]),
+                "why_wrong": p.get("why_wrong", answer["why_wrong"]),
+                "lesson": p.get("lesson", answer["lesson"]),
             }
         text = json.dumps(answer)
         stop_reason = "end_turn"
@@ -463,6 +466,9 @@ class FakeAnthropic:
             "wrong_phi_after": round(phi, 2),
             "wrong_reasoning": f"(fake {mistake}) The step clearly deserves {phi:.2f}.",
             "mistake_type": mistake,
+            "why_wrong": f"(fake) It makes the {mistake} mistake on this step.",
+            "lesson": f"(fake) The wrong evaluation made the {mistake} mistake; score what "
+            "the state after shows.",
         }
 
 

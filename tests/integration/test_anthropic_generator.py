@@ -131,7 +131,13 @@ def test_what_is_sent(fake: FakeAnthropic) -> None:
     assert "[0, 10]" in system["text"] and "DATA" in system["text"]
     fmt = body["output_config"]["format"]
     assert fmt["type"] == "json_schema"
-    assert set(fmt["schema"]["required"]) == {"wrong_phi_after", "wrong_reasoning", "mistake_type"}
+    assert set(fmt["schema"]["required"]) == {
+        "wrong_phi_after",
+        "wrong_reasoning",
+        "mistake_type",
+        "why_wrong",
+        "lesson",
+    }
     text = req.user_text
     assert f"<requested_mistake>{wrong.mistake_type.value}</requested_mistake>" in text
     data = json.loads(text.split("<step>", 1)[1].split("</step>", 1)[0])

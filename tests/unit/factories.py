@@ -112,7 +112,7 @@ class MemorySchemas:
             raise DecodeError("unknown_schema_id", f"no schema {schema_id}")
         return self.by_id[schema_id]
 
-    def register(self, subject: str, schema_text: str) -> int:
+    def register(self, subject: str, schema_text: str, compatibility: str | None = None) -> int:
         for i, t in self.by_id.items():
             if t == schema_text:
                 return i
@@ -142,6 +142,14 @@ def card_record(card: MemoryCard) -> dict[str, Any]:
         "phi_before": card.phi_before,
         "phi_after": card.phi_after,
         "generator": card.generator,
+        "action_name": card.action_name,
+        "state_before": card.state_before,
+        "state_after": card.state_after,
+        "why_wrong": card.why_wrong,
+        "contrast": card.contrast,
+        "difficulty": card.difficulty,
+        "judge": card.judge,
+        "prompt_version": card.prompt_version,
     }
 
 

@@ -112,6 +112,7 @@ def test_worked_examples_are_valid_contrasts_on_any_scale(scale: Scale, contrast
         wrong = WrongEvaluation(
             ans["wrong_phi_after"], ans["wrong_reasoning"], MistakeType(ans["mistake_type"])
         )
+        assert ans["why_wrong"].strip() and ans["lesson"].strip()
         assert contrast_problem(event, wrong, scale, contrast) is None, e
         assert scale.contains(st["phi_before"]) and scale.contains(st["phi_after"])
 
@@ -124,33 +125,46 @@ def test_system_prompt_is_long_enough_to_be_cached() -> None:
     assert system_prompt(Scale(0, 10), 1.0).count("<step>") == 1  # ...examples do not use it
 
 
-def test_answer_schema_allows_the_five_types() -> None:
+def test_answer_schema_allows_the_known_types() -> None:
     schema: Any = ANSWER_SCHEMA
     assert schema["properties"]["mistake_type"]["enum"] == [m.value for m in MistakeType]
-    assert set(schema["required"]) == {"wrong_phi_after", "wrong_reasoning", "mistake_type"}
+    assert set(schema["required"]) == {
+        "wrong_phi_after",
+        "wrong_reasoning",
+        "mistake_type",
+        "why_wrong",
+        "lesson",
+    }
     assert schema["additionalProperties"] is False
 
 
 def test_parse_a_valid_answer() -> None:
     w = parse_answer(
-        '{"wrong_phi_after": 8, "wrong_reasoning": " Great work. ", "mistake_type": "sycophancy"}'
+        '{"wrong_phi_after": 8, "wrong_reasoning": " Great work. ", "mistake_type": "sycophancy",'
+        ' "why_wrong": " It praises. ", "lesson": "Score  the state."}'
     )
-    assert (w.phi_after, w.reasoning, w.mistake_type) == (
+    assert (w.phi_after, w.reasoning, w.mistake_type, w.why_wrong, w.lesson) == (
         8.0,
         "Great work.",
         MistakeType.SYCOPHANCY,
+        "It praises.",
+        "Score the state.",
     )
 
 
 def test_unknown_mistake_type_becomes_other() -> None:
     w = parse_answer(
-        '{"wrong_phi_after": 2.5, "wrong_reasoning": "x", "mistake_type": "anchoring"}'
+        '{"wrong_phi_after": 2.5, "wrong_reasoning": "x", "mistake_type": "anchoring"'
+        ', "why_wrong": "w", "lesson": "l"}'
     )
     assert w.mistake_type is MistakeType.OTHER
 
 
 def test_a_fenced_answer_is_read() -> None:
-    text = '```json\n{"wrong_phi_after": 1, "wrong_reasoning": "x", "mistake_type": "other"}\n```'
+    text = (
+        '```json\n{"wrong_phi_after": 1, "wrong_reasoning": "x", "mistake_type": "other",'
+        ' "why_wrong": "w", "lesson": "l"}\n```'
+    )
     assert parse_answer(text).phi_after == 1.0
 
 
@@ -167,6 +181,10 @@ def test_a_fenced_answer_is_read() -> None:
         '{"wrong_phi_after": 7, "mistake_type": "other"}',
         '{"wrong_phi_after": 7, "wrong_reasoning": "x"}',
         '{"wrong_phi_after": 7, "wrong_reasoning": "x", "mistake_type": "oth',
+        # why_wrong and lesson are asked for: missing or empty, the answer is unusable
+        '{"wrong_phi_after": 7, "wrong_reasoning": "x", "mistake_type": "other"}',
+        '{"wrong_phi_after": 7, "wrong_reasoning": "x", "mistake_type": "other",'
+        ' "why_wrong": "", "lesson": "l"}',
     ],
 )
 def test_unreadable_answers_are_errors_not_defaults(text: str) -> None:
@@ -180,3 +198,5 @@ def test_corrections_say_what_was_wrong() -> None:
     assert "Invalid JSON" in correction("parse_error", "Invalid JSON", SCALE, 1.0)
     assert "cut off" in correction("max_tokens", "", SCALE, 1.0)
     assert "training data" in correction("refusal", "", SCALE, 1.0)
+    unsafe = correction("unsafe_content", "it carries an e-mail address", SCALE, 1.0)
+    assert "e-mail address" in unsafe and "cannot be stored" in unsafe

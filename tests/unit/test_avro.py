@@ -51,6 +51,14 @@ cards = st.builds(
     phi_before=doubles,
     phi_after=doubles,
     generator=texts,
+    action_name=st.none() | texts,
+    state_before=st.none() | texts,
+    state_after=st.none() | texts,
+    why_wrong=st.none() | texts,
+    contrast=st.none() | doubles,
+    difficulty=st.none() | doubles,
+    judge=st.none() | texts,
+    prompt_version=st.none() | texts,
 )
 
 
@@ -71,9 +79,9 @@ def test_a_card_reads_back_through_its_schema(card: MemoryCard) -> None:
     raw = CardEncoder(7).encode(card)
     back = decode_card(raw, lambda _id: schemas.text(schemas.MEMORY_CARD))
     expected = card_record(card)
-    for name in ("trust_score", "phi_before", "phi_after"):  # nan != nan
-        a, b = back.pop(name), expected.pop(name)
-        assert a == b or (math.isnan(a) and math.isnan(b))
+    for name in ("trust_score", "phi_before", "phi_after", "contrast", "difficulty"):
+        a, b = back.pop(name), expected.pop(name)  # nan != nan
+        assert a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
     assert back == expected
 
 
@@ -85,7 +93,9 @@ def test_longs_are_zigzag_varints(n: int) -> None:
 
 
 def test_a_string_that_utf8_cannot_hold_fails_as_it_does_in_fastavro() -> None:
-    card = MemoryCard(*(["x"] * 7), 0.5, *(["x"] * 4), 1, None, None, 1.0, 2.0, "\ud800")
+    card = MemoryCard(
+        *(["x"] * 7), 0.5, *(["x"] * 4), 1, None, None, 1.0, 2.0, "\ud800", *([None] * 8)
+    )
     with pytest.raises(UnicodeEncodeError):
         fastavro_bytes(card)
     with pytest.raises(UnicodeEncodeError):

@@ -76,8 +76,12 @@ def test_cards_of_the_same_event_or_trace_step_are_never_shown() -> None:
         record(pair_cards(50, "ship", SYC, event_id=own.source_event_id)[0])
     )
     # A second event for the same step of the same trace (a re-sent score): same step key.
+    # (Version 2 cards carry the state before, which is the step's own.)
     same_step = card_from_record(
-        record(pair_cards(51, "ship", SYC, trace_id="tr-1", action=own_action(test))[1])
+        record(
+            pair_cards(51, "ship", SYC, trace_id="tr-1", action=own_action(test))[1],
+            state_before=own.state_before,
+        )
     )
     other = card_from_record(record(pair_cards(52, "ship", SYC)[0]))
     memory = [own, test.failure, same_event, same_step, other]

@@ -19,6 +19,7 @@ class Recording:
     """A generator that waits (like an LLM) and records the order it was asked in."""
 
     name = "rules/1"
+    prompt_version = "rules-v2"
 
     def __init__(self) -> None:
         self.asked: list[str] = []
@@ -58,6 +59,25 @@ def test_qualifying_event_becomes_two_encoded_cards() -> None:
     cards = [decode_card(v, lambda _i: schemas.text(schemas.MEMORY_CARD)) for v in out.cards]
     assert [c["kind"] for c in cards] == ["critic_calibration", "failure_pattern"]
     assert cards[1]["mistake_type"] == out.mistake_type
+
+
+def test_trace_text_reaches_the_cards_redacted_and_an_unsafe_pair_is_skipped() -> None:
+    p = pipeline()
+    raw = avro(
+        TRACE,
+        event_record("e-2", phi_before=2, phi_after=5, state_after="mailed bob@example.com: done"),
+        1,
+    )
+    out = outcome(p, raw)
+    assert isinstance(out, Produced)
+    for v in out.cards:
+        card = decode_card(v, lambda _i: schemas.text(schemas.MEMORY_CARD))
+        assert "bob@example.com" not in card["content"] and "[redacted:email]" in card["content"]
+        assert card["state_after"] == "mailed [redacted:email]: done"
+        assert card["prompt_version"] == "rules-v2"
+    bare = avro(TRACE, event_record("e-3", phi_before=2, phi_after=5, reasoning="bob@x.io"), 1)
+    skipped = outcome(pipeline(), bare)
+    assert isinstance(skipped, Skipped) and skipped.why.value == "unsafe_content"
 
 
 def test_first_record_of_a_schema_waits_for_it_then_the_rest_are_immediate() -> None:
