@@ -7,7 +7,7 @@ test, any such path outside the allowed places that exists fails the test, namin
 that does not exist is what a fresh clone sees: the test fails on its own there.)
 
 Allowed outside the repository: the interpreter, its virtualenv and whatever is on
-``sys.path``; temporary directories (but not the repository's own siblings, which is where a
+``sys.path``; the folders on ``PATH``; temporary directories (but not the repository's own siblings, which is where a
 checkout's neighbours live); the download cache of deploy/local (``SELFTAUGHT_CACHE``); and the
 system's own files (``/usr``, ``/etc``, ``/proc``, ...). Files opened by child processes are not
 seen: the scripts they run are checked by running them from a fresh clone.
@@ -45,6 +45,8 @@ def _allowed_prefixes() -> tuple[str, ...]:
         sys.base_exec_prefix,
         os.environ.get("SELFTAUGHT_CACHE") or os.path.expanduser("~/.cache/selftaught"),
         *(p for p in sys.path if p and os.path.isabs(p)),
+        # Where the user's tools are (a test may look for one there).
+        *(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and os.path.isabs(p)),
         *SYSTEM,
     }
     return tuple(sorted(os.path.abspath(p) for p in places))
