@@ -12,4 +12,5 @@ while IFS='=' read -r name value; do
   [ -n "${!name:-}" ] || export "$name=$value"
 done < <(bash "$ROOT/deploy/local/stack.sh" env)
 cd "$ROOT"
-exec selftaught demo "$@"
+# The scripts' own variables are not the service's: it refuses SELFTAUGHT_* names it does not know.
+exec env -u SELFTAUGHT_STACK_DIR -u SELFTAUGHT_VENV -u SELFTAUGHT_CACHE selftaught demo "$@"
