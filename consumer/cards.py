@@ -118,10 +118,14 @@ def _situation(pair: ContrastPair, policy: CardPolicy) -> str:
     e, s = pair.event, pair.event.score
     x = policy.excerpt_chars
     return (
-        f"Purpose: {excerpt(e.purpose, x)}. Action: {excerpt(s.action_name, x // 2)}. "
-        f"Before (Φ {phi_text(s.phi_before)}): {excerpt(s.state_before, x)}. "
-        f"After: {excerpt(s.state_after, x)}."
+        f"Purpose: {_clause(e.purpose, x)}. Action: {_clause(s.action_name, x // 2)}. "
+        f"Before (Φ {phi_text(s.phi_before)}): {_clause(s.state_before, x)}. "
+        f"After: {_clause(s.state_after, x)}."
     )
+
+
+def _clause(text: str, limit: int) -> str:
+    return excerpt(text, limit).rstrip(".")
 
 
 def _bounded(situation: str, judgement: str, limit: int) -> str:
@@ -137,10 +141,10 @@ def pattern(pair: ContrastPair, policy: CardPolicy) -> str:
     and the purpose (the compiler tells cards apart by the first 50 characters), then says
     which way the step went."""
     s = pair.event.score
-    went = "made progress" if s.phi_after > s.phi_before else "went backwards"
+    went = "progress" if s.phi_after > s.phi_before else "a setback"
     text = (
-        f"scoring a '{excerpt(s.action_name, 40)}' step toward "
-        f"'{excerpt(pair.event.purpose, 70)}' whose state after shows it {went}"
+        f"scoring a '{excerpt(s.action_name, 30)}' step toward "
+        f"'{excerpt(pair.event.purpose, 60)}' (state after: {went})"
     )
     return excerpt(text, policy.pattern_chars)
 

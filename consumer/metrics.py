@@ -38,9 +38,12 @@ __all__ = [
     "READY",
     "REBALANCES",
     "RECORDS",
+    "REDACTED_CHARS",
+    "REDACTIONS",
     "TRANSACTIONS",
     "BatchHistogram",
     "Health",
+    "count_redactions",
     "serve",
 ]
 

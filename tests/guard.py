@@ -7,8 +7,9 @@ test, any such path outside the allowed places that exists fails the test, namin
 that does not exist is what a fresh clone sees: the test fails on its own there.)
 
 Allowed outside the repository: the interpreter, its virtualenv and whatever is on
-``sys.path``; temporary directories (but not the repository's own siblings, which is where a
-checkout's neighbours live); the download cache of deploy/local (``SELFTAUGHT_CACHE``); and the
+``sys.path``; the folders on ``PATH``; temporary directories (but not the repository's own siblings, which is where a
+checkout's neighbours live); the download cache of deploy/local (``SELFTAUGHT_CACHE``) and the
+user's cache folder (``~/.cache``), which tools fill on first use; and the
 system's own files (``/usr``, ``/etc``, ``/proc``, ...). Files opened by child processes are not
 seen: the scripts they run are checked by running them from a fresh clone.
 
@@ -44,7 +45,11 @@ def _allowed_prefixes() -> tuple[str, ...]:
         sys.exec_prefix,
         sys.base_exec_prefix,
         os.environ.get("SELFTAUGHT_CACHE") or os.path.expanduser("~/.cache/selftaught"),
+        # Per-user caches that tools fill on first use (matplotlib's font list, for one).
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
         *(p for p in sys.path if p and os.path.isabs(p)),
+        # Where the user's tools are (a test may look for one there).
+        *(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and os.path.isabs(p)),
         *SYSTEM,
     }
     return tuple(sorted(os.path.abspath(p) for p in places))

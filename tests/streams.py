@@ -14,7 +14,7 @@ from typing import Any
 _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
     "coding": [
         (
-            "Make the failing billing test pass without touching its assertions",
+            "Make the failing {module} test pass without touching its assertions",
             "edit_file",
             "3 tests failing: test_totals, test_tax, test_fx",
             "1 test failing: test_fx",
@@ -22,7 +22,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
             "The edit broke a passing test.",
         ),
         (
-            "Add pagination to the orders API",
+            "Add pagination to the {module} API",
             "run_tests",
             "endpoint returns all 12k rows",
             "cursor pagination in place; 40 tests pass",
@@ -30,7 +30,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
             "The tests fail on the cursor encoding.",
         ),
         (
-            "Remove the deprecated auth module",
+            "Remove the deprecated {module} module",
             "delete_module",
             "auth_v1 imported in 14 files",
             "auth_v1 imported in 2 files",
@@ -40,7 +40,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
     ],
     "support": [
         (
-            "Resolve the customer's refund request for order 88213",
+            "Refund order {order} for the customer who returned it",
             "lookup_order",
             "customer asks for a refund, order unknown",
             "order found: paid, shipped, returned",
@@ -48,7 +48,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
             "The order lookup failed.",
         ),
         (
-            "Reset the user's MFA after identity check",
+            "Reset MFA for account {order} after an identity check",
             "verify_identity",
             "ticket open, identity unverified",
             "identity verified by the account's phone",
@@ -58,7 +58,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
     ],
     "travel": [
         (
-            "Book a Lisbon trip under 900 EUR for May 3-7",
+            "Book a {city} trip under 900 EUR for May 3-7",
             "search_flights",
             "no options yet",
             "3 flights found, cheapest 412 EUR round trip",
@@ -66,7 +66,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
             "Every flight found is over budget.",
         ),
         (
-            "Rebook the cancelled Oslo connection today",
+            "Rebook the cancelled {city} connection today",
             "rebook_segment",
             "connection cancelled, passenger stranded",
             "rebooked on the 18:40, seat 14C",
@@ -76,7 +76,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
     ],
     "data": [
         (
-            "Produce the weekly revenue report by region",
+            "Produce the {region} weekly revenue report",
             "query_sql",
             "no numbers yet",
             "revenue by region for 5 of 6 regions; APAC missing",
@@ -84,7 +84,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
             "The query returned duplicated rows.",
         ),
         (
-            "Deduplicate the customer table",
+            "Deduplicate the {region} customer table",
             "merge_records",
             "41k rows, about 3k duplicates",
             "38.2k rows, 200 suspected duplicates left",
@@ -94,7 +94,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
     ],
     "devops": [
         (
-            "Deploy release 2.4 to staging and confirm its health check passes",
+            "Deploy {module} release 2.4 to staging and confirm its health check",
             "run_deploy",
             "build green; staging runs 2.3",
             "staging runs 2.4; health check passing",
@@ -102,7 +102,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
             "The deploy failed and rolled back.",
         ),
         (
-            "Get the nightly data export inside its one-hour window",
+            "Get the {region} nightly export inside its one-hour window",
             "add_index",
             "export runs 2 h 10 min",
             "export runs 1 h 20 min; upload still slow",
@@ -112,7 +112,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
     ],
     "research": [
         (
-            "Summarise the evidence on intermittent fasting and sleep",
+            "Summarise the evidence on {topic}",
             "search_papers",
             "no sources",
             "6 RCTs and 2 meta-analyses collected",
@@ -120,7 +120,7 @@ _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
             "Only blog posts were found.",
         ),
         (
-            "Find the original source of the quoted statistic",
+            "Find the original source of the {topic} statistic",
             "trace_citation",
             "quote seen in 3 news articles",
             "traced to a 2019 survey report, page 12",
@@ -160,6 +160,14 @@ def realistic_events(n: int, seed: int = 1, noise_share: float = 0.45) -> list[d
     for i in range(n):
         kind = kinds[i % len(kinds)]
         purpose, action, before, after, up, down = rng.choice(_AGENTS[kind])
+        # Different users' tasks of the same kind: the specifics vary.
+        purpose = purpose.format(
+            module=rng.choice(["billing", "orders", "auth", "search", "invoices", "ledger"]),
+            order=rng.randint(10000, 99999),
+            city=rng.choice(["Lisbon", "Oslo", "Porto", "Kyoto", "Lima", "Accra", "Perth"]),
+            region=rng.choice(["EMEA", "APAC", "LATAM", "Nordics", "US-East"]),
+            topic=rng.choice(["fasting and sleep", "remote work", "sugar taxes", "4-day weeks"]),
+        )
         went_up = rng.random() < 0.6
         phi_before = rng.randint(2, 14) / 2
         step = rng.choice([1.0, 1.5, 2.0, 2.5])

@@ -41,13 +41,9 @@ Holdout = Literal["newest", "hash"]
 _ACTION = re.compile(r"after '(.*?)',", re.S)
 _REASONING = re.compile(r"(?:^|[\s.])(?:Flawed reasoning|Reasoning|reasoning):\s*(.*)\Z", re.S)
 _LABELS = ("Score like this:", "AVOID")
-# Version 2 cards (consumer/cards.py): "<situation> Correct: Φ after 6, because <text>" and
-# "<situation> Wrong (<type>): Φ after 9 where 6 is right, because <text>".
-_JUDGEMENT = re.compile(
-    r"(?:Correct: Φ after [^,\s]+|Wrong \([^)]*\): Φ after \S+ where \S+ is right), "
-    r"because (.*)\Z",
-    re.S,
-)
+# Version 2 cards: "... Correct: Φ after <x>, because <text>" and
+# "... Wrong (<mistake>): Φ after <x> where <y> is right, because <text>" (consumer/cards.py).
+_REASONING_V2 = re.compile(r"(?:Correct|Wrong \([a-z_]+\)): Φ after [^,]*?, because (.*)\Z", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +143,7 @@ def action_of(card: Card) -> str:
 
 def _reasoning(card: Card) -> str:
     """The evaluation's reasoning, without the card's own labels (they would give it away)."""
-    m = _JUDGEMENT.search(card.content) or _REASONING.search(card.content)
+    m = _REASONING_V2.search(card.content) or _REASONING.search(card.content)
     if m and m.group(1).strip():
         return m.group(1).strip()
     text = card.strategy if card.kind == CALIBRATION else card.content

@@ -10,7 +10,7 @@
 # `python -m bench` run from the copy run the compiled build, the same extension modules the
 # wheel carries. The checkout itself stays pure Python: no stale .so shadows an edited .py.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh" test
 DIR="${1:-$ROOT/build/compiled}"
 case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac
 rm -rf "$DIR"

@@ -5,7 +5,7 @@
 set -euo pipefail
 # Every prerequisite (Java, curl, Maven, Python, free ports) first, before anything is installed.
 bash "$(dirname "${BASH_SOURCE[0]}")/stack.sh" check
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh" test
 cd "$ROOT"
 bash deploy/local/tools.sh  # prometheus and promtool, for the alert and dashboard tests
 started=0

@@ -42,7 +42,7 @@ def stack_env(base: Path, **extra: str) -> dict[str, str]:
         KAFKA_CONTROLLER_PORT=str(controller),
         REGISTRY_PORT=str(registry),
         REGISTRY_MANAGEMENT_PORT=str(management),
-        STACK_TIMEOUT="180",
+        STACK_TIMEOUT="400",
     )
     env.update(extra)
     return env
@@ -171,7 +171,7 @@ def test_a_missing_python_stops_the_setup_before_a_virtualenv_is_made(base: Path
 def test_a_failed_up_stops_what_it_started(base: Path) -> None:
     """Kafka starts, then the registry's JVM refuses its options: `up` fails, Kafka is stopped."""
     env = stack_env(base, REGISTRY_EXTRA_OPTS="-XX:+NoSuchOptionForThisTest")
-    rc, err, _ = run_stack(env, "up", timeout=400)
+    rc, err, _ = run_stack(env, "up", timeout=900)
     assert rc != 0
     assert "kafka: up at" in err, err  # it did get as far as starting Kafka
     assert "stopping what this run started (kafka registry)" in err, err

@@ -234,9 +234,13 @@ def test_cards_of_the_test_pairs_events_and_steps_are_never_shown(stack, run_eva
     ]
     # Older pairs from the same trace steps (a score re-sent with a new event id), and one
     # more for each test pair's own source event under another generator's pair id.
+    # (Version 2 cards carry the step's state before: an echo has the test step's own.)
     echoes = [
-        pair_cards(100 + i, "ship", MistakeType.SYCOPHANCY, trace_id=f"tr-{i}",
-                   action=f"step{i}-{tag('ship', 'sycophancy')}")
+        tuple(
+            c._replace(state_before=test[i][0].state_before)
+            for c in pair_cards(100 + i, "ship", MistakeType.SYCOPHANCY, trace_id=f"tr-{i}",
+                                action=f"step{i}-{tag('ship', 'sycophancy')}")
+        )
         for i in range(4)
     ]  # fmt: skip
     same_event = [

@@ -107,7 +107,7 @@ def test_a_card_read_alone_is_the_whole_situation() -> None:
     assert "Φ after 6.5, because The index cut 50 minutes." in ok.content
     assert "Φ after 3 where 6.5 is right, because Nothing shows progress." in bad.content
     assert ok.pattern.startswith("scoring a 'add_index' step toward 'Get the nightly")
-    assert "made progress" in ok.pattern
+    assert ok.pattern.endswith("(state after: progress)")
     # no lesson from the generator: the mistake's principle, with the step's specifics
     assert (
         "add_index" in bad.strategy and "6.5" in bad.strategy and "read the state" in bad.strategy

@@ -75,8 +75,8 @@ def test_cards_of_the_same_event_or_trace_step_are_never_shown() -> None:
     same_event = card_from_record(
         record(pair_cards(50, "ship", SYC, event_id=own.source_event_id)[0])
     )
-    # A second event for the same step of the same trace (a re-sent score): same step key,
-    # the same state before included (version 2 cards carry it).
+    # A second event for the same step of the same trace (a re-sent score): same step key.
+    # (Version 2 cards carry the state before, which is the step's own.)
     same_step = card_from_record(
         record(
             pair_cards(51, "ship", SYC, trace_id="tr-1", action=own_action(test))[1],
