@@ -1,7 +1,7 @@
 """A test that reads a file outside the repository fails.
 
-A fresh clone has nothing beside it: a test that reads ``../shared`` (or anything else a user
-does not have) passes on the machine it was written on and fails for everyone else. Python's
+A fresh clone has nothing beside it: a test that reads a folder beside the clone (or anything
+else a user does not have) passes on the machine it was written on and fails for everyone else. Python's
 audit hooks see every ``open``, ``os.listdir`` and ``os.scandir`` of this process; after each
 test, any such path outside the allowed places that exists fails the test, naming it. (A path
 that does not exist is what a fresh clone sees: the test fails on its own there.)

@@ -25,7 +25,7 @@ def test_reads_its_own_files():
 
 
 def test_reads_beside_the_clone():
-    assert (HERE.parent / "shared" / "schema.json").read_text() == "{}"
+    assert (HERE.parent / "beside" / "schema.json").read_text() == "{}"
 """
 
 
@@ -47,8 +47,8 @@ def test_a_test_that_reads_beside_the_clone_fails(tmp_path: Path) -> None:
     repo.mkdir()
     (repo / "test_outside.py").write_text(TEST)
     (repo / "inside.json").write_text("{}")
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "schema.json").write_text("{}")
+    (tmp_path / "beside").mkdir()
+    (tmp_path / "beside" / "schema.json").write_text("{}")
 
     proc = run_guarded(repo)
     out = proc.stdout + proc.stderr
@@ -57,7 +57,7 @@ def test_a_test_that_reads_beside_the_clone_fails(tmp_path: Path) -> None:
     assert "2 passed, 1 error" in out, out
     assert "ERROR at teardown of test_reads_beside_the_clone" in out
     assert "ERROR at teardown of test_reads_its_own_files" not in out
-    outside = tmp_path / "shared" / "schema.json"
+    outside = tmp_path / "beside" / "schema.json"
     assert f"opened outside the repository (a fresh clone has none of it): {outside}" in out
 
 

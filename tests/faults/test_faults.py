@@ -101,6 +101,7 @@ def test_group_scales_1_3_1_with_sigterm_and_sigkill(
     b = Service(stack, topics, tmp_path, instance_id="b", env=env).start()
     c = Service(stack, topics, tmp_path, instance_id="c", env=env).start()
     time.sleep(5)
+    b.wait_ready(120)  # a scale-down of a running instance, not of one still starting
     b.signal(signal.SIGTERM)  # a clean scale-down
     assert b.wait(30) == 0
     c.kill()  # a crash

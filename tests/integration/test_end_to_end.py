@@ -145,7 +145,10 @@ def test_sigterm_drains_commits_and_exits_zero(
 ) -> None:
     sent = produce_mixed(stack, topics, 3000, seed=5)
     service = Service(stack, topics, tmp_path, env={"SELFTAUGHT_DRAIN_TIMEOUT_S": "10"}).start()
-    time.sleep(4)
+    # Draining is the subject: the SIGTERM comes once the service is up and working (on a
+    # loaded machine its imports alone can take longer than a fixed sleep).
+    service.wait_ready(120)
+    time.sleep(2)
     started = time.monotonic()
     service.signal(signal.SIGTERM)
     assert service.wait(30) == 0
