@@ -42,7 +42,7 @@ class Skip(StrEnum):
     BELOW_DELTA = "below_delta"
     SAMPLED_OUT = "sampled_out"
     # What is left after redaction would still fail MemoryCI's immune scan, or is nothing
-    # but markers: known before any LLM call, so none is made (consumer/redact.py).
+    # but markers: known before any LLM call, so none is made (consumer/redact/).
     UNSAFE_CONTENT = "unsafe_content"
 
 
