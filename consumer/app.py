@@ -14,8 +14,10 @@ from consumer import build, kafka, metrics, schemas
 from consumer.cards import CardPolicy
 from consumer.codec import CardEncoder, EventDecoder, RegistryClient
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
+from consumer.events import MistakeType
 from consumer.generate import ContrastGenerator
 from consumer.generate.rules import RulesGenerator
+from consumer.judge.setup import make_check, make_curriculum, restorer
 from consumer.pipeline import Pipeline
 from consumer.qualify import Criteria, Scale
 from consumer.runner import TP, Runner
@@ -92,7 +94,10 @@ def card_policy(s: Settings) -> CardPolicy:
     )
 
 
-def make_generator(s: Settings) -> ContrastGenerator:
+def make_generator(
+    s: Settings, levels: Callable[[MistakeType], int] | None = None
+) -> ContrastGenerator:
+    """``levels``: each mistake type's subtlety level, when a judge's curriculum sets them."""
     scale = Scale(s.phi_min, s.phi_max)
     if s.backend == "rules":
         if s.llm_backend == "auto":
@@ -100,12 +105,12 @@ def make_generator(s: Settings) -> ContrastGenerator:
                 "ANTHROPIC_API_KEY is not set: using the embedded rules generator (rules/1); "
                 "set the key, or SELFTAUGHT_LLM_BACKEND=rules to choose this on purpose"
             )
-        return RulesGenerator(scale, s.min_contrast)
+        return RulesGenerator(scale, s.min_contrast, levels=levels)
     try:
         from consumer.generate.anthropic import AnthropicGenerator
     except ImportError as exc:  # pragma: no cover - the module ships with the package
         raise ConfigError([f"SELFTAUGHT_LLM_BACKEND=anthropic is unavailable: {exc}"]) from exc
-    return AnthropicGenerator.from_settings(s)
+    return AnthropicGenerator.from_settings(s, levels=levels)
 
 
 def make_selection(s: Settings) -> SelectionSeam | None:
@@ -226,7 +231,9 @@ async def _serve(
         server = metrics.serve(health, s.http_port)
         log.info("serving /metrics /healthz /readyz on port %d", server.server_address[1])
     registry = registry_client(s)
-    generator = make_generator(s)
+    curriculum = make_curriculum(s)
+    generator = make_generator(s, curriculum.level if curriculum is not None else None)
+    check = make_check(s, generator, curriculum)
     paused = getattr(generator, "paused_because", None)
     if callable(paused):
         health.blockers.append(paused)
@@ -245,9 +252,10 @@ async def _serve(
             encoder=CardEncoder(schema_id),
             policy=card_policy(s),
             min_contrast=s.min_contrast,
+            check=check,
+            on_redacted=metrics.count_redactions,
             selector=selection.selector if selection else None,
             on_selected=selection.selected if selection else None,
-            on_redacted=metrics.count_redactions,
         )
         client_errors = kafka.ClientErrors()
         runner = Runner(
@@ -258,6 +266,8 @@ async def _serve(
             health=health,
             on_commit=on_commit,
             client_errors=client_errors,
+            offset_note=curriculum.encode if curriculum is not None else None,
+            on_assigned_notes=restorer(curriculum) if curriculum is not None else None,
             new_producer=functools.partial(
                 kafka.make_producer, s.producer_config(instance_id), client_errors
             ),
@@ -277,5 +287,7 @@ async def _serve(
         return 1
     finally:
         await generator.aclose()
+        if check is not None:
+            await check.judge.aclose()
     log.info("stopped cleanly")
     return 0

@@ -36,6 +36,8 @@ PRINCIPLES: Final = {
     MistakeType.IGNORED_EVIDENCE: "read the state after first and let what it shows decide Φ",
     MistakeType.SCALE_INCONSISTENCY: "keep to the scale's direction (higher is closer to the "
     "purpose) and its usual steps",
+    MistakeType.PURPOSE_DRIFT: "measure the step against the purpose as stated, not a "
+    "neighbouring one",
     MistakeType.OTHER: "check the score against the evidence in the state after",
 }
 

@@ -110,6 +110,26 @@ def _outcome_counts() -> dict[str, float]:
     return out
 
 
+_VERDICT = "judge"
+
+
+def _verdict(card: dict[str, Any]) -> str:
+    """A pair's verdict as the cards carry it: the difficulty the judge found, or none."""
+    if card.get("judge") is None:
+        return "-"
+    return "right" if card.get("difficulty") == 0 else "split (0.5)"
+
+
+def _verdict_counts() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for family in metrics.JUDGE_VERDICTS.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                verdict = sample.labels["verdict"]
+                out[verdict] = out.get(verdict, 0.0) + sample.value
+    return out
+
+
 def main(s: Settings, timeout_s: float = 120.0) -> int:
     problems = check_stack(s)
     if problems:
@@ -189,14 +209,24 @@ def _print_results(
         print("  (the samples were processed more than once, e.g. by an earlier demo run; their")
         print("   cards carry the same deterministic ids, so MemoryCI keeps one of each)")
     print()
-    print(f"  {'source event':<24} {'Φ before':>8} {'correct':>8} {'wrong':>6}  mistake")
+    print(
+        f"  {'source event':<24} {'Φ before':>8} {'correct':>8} {'wrong':>6}  {_VERDICT:<12} mistake"
+    )
     for pair in sorted(by_pair.values(), key=lambda p: next(iter(p.values()))["source_event_id"]):
         ok, bad = pair.get("critic_calibration"), pair.get("failure_pattern")
         if ok is None or bad is None:
             continue
         print(
             f"  {ok['source_event_id']:<24} {ok['phi_before']:>8g} {ok['phi_after']:>8g} "
-            f"{bad['phi_after']:>6g}  {bad['mistake_type']}"
+            f"{bad['phi_after']:>6g}  {_verdict(bad):<12} {bad['mistake_type']}"
+        )
+    if s.judge_backend != "off":
+        verdicts = _verdict_counts()
+        print(
+            "\njudge verdicts (both answer orders): "
+            + ", ".join(f"{k} {int(verdicts.get(k, 0))}" for k in ("right", "split", "unjudged"))
+            + f", wrong {int(verdicts.get('wrong', 0))} (judge_prefers_wrong: not published"
+            + (f", written to {s.disputed_topic})" if s.disputed_topic else ")")
         )
     example = next((p for p in by_pair.values() if "failure_pattern" in p), None)
     if example:

@@ -20,11 +20,12 @@ class MistakeType(StrEnum):
     SYCOPHANCY = "sycophancy"
     IGNORED_EVIDENCE = "ignored_evidence"
     SCALE_INCONSISTENCY = "scale_inconsistency"
+    PURPOSE_DRIFT = "purpose_drift"
     OTHER = "other"
 
     @classmethod
     def parse(cls, text: str) -> MistakeType:
-        """Map free text to a known type; anything outside the four becomes ``other``."""
+        """Map free text to a known type; anything outside the five becomes ``other``."""
         try:
             return cls(text.strip().lower().replace("-", "_").replace(" ", "_"))
         except ValueError:
@@ -50,12 +51,13 @@ def phi_text(phi: float) -> str:
     return text
 
 
-#: The four named mistakes, in the order the rules generator cycles through them.
+#: The five named mistakes, in the order the rules generator cycles through them.
 CURRICULUM: Final[tuple[MistakeType, ...]] = (
     MistakeType.INTENTION_CREDIT,
     MistakeType.SYCOPHANCY,
     MistakeType.IGNORED_EVIDENCE,
     MistakeType.SCALE_INCONSISTENCY,
+    MistakeType.PURPOSE_DRIFT,
 )
 
 

@@ -50,8 +50,8 @@ __all__ = [
 RECORDS = Counter(
     "selftaught_records_consumed",
     "Input records by outcome: qualified, below_delta, not_score, sampled_out, "
-    "unsafe_content, duplicate, over_budget, over_share, invalid, dead_lettered (counted "
-    "when their outcome is committed).",
+    "unsafe_content, duplicate, over_budget, over_share, invalid, dead_lettered, "
+    "judge_prefers_wrong (counted when their outcome is committed).",
     ["outcome"],
 )
 PAIR_BUDGET = Gauge(
@@ -173,6 +173,43 @@ LLM_MISTAKE_TYPES = Counter(
 )
 
 
+# The judge (issue 20): its calls also count in the selftaught_llm_* series above (one
+# limiter, one spend cap, one set of failure outcomes); these are its own share.
+JUDGE_VERDICTS = Counter(
+    "selftaught_judge_verdicts",
+    "Pairs the judge checked, by verdict: right (both orders), split (one), wrong (neither: "
+    "judge_prefers_wrong, not published), unjudged (no usable answer in time: published "
+    "without a judge).",
+    ["verdict", "mistake_type"],
+)
+JUDGE_UNJUDGED = Counter(
+    "selftaught_judge_unjudged",
+    "Pairs published without a verdict, by why: llm_unavailable, refusal, parse_error, ...",
+    ["reason"],
+)
+JUDGE_DIFFICULTY = Histogram(
+    "selftaught_judge_difficulty",
+    "The judge's difficulty of each judged pair (0, 0.5 or 1), by mistake type.",
+    ["mistake_type"],
+    buckets=(0.0, 0.5, 1.0),
+)
+JUDGE_TOKENS = Counter(
+    "selftaught_judge_tokens",
+    "Tokens of the judge's calls, by kind: input, output, cache_read, cache_write.",
+    ["kind"],
+)
+JUDGE_COST = Counter("selftaught_judge_cost_usd", "Estimated spend of the judge's calls in USD.")
+SUBTLETY_LEVEL = Gauge(
+    "selftaught_curriculum_level",
+    "The subtlety level the generator is asked for, by mistake type (0 obvious .. 4 subtle).",
+    ["mistake_type"],
+)
+CURRICULUM_MEAN_DIFFICULTY = Gauge(
+    "selftaught_curriculum_mean_difficulty",
+    "The judge's recent mean difficulty by mistake type, as the curriculum steers it.",
+    ["mistake_type"],
+)
+
 # Counters with a label appear only when a label value is first used, and rate()/increase()
 # miss that first increment. Every label value of a bounded set is created at zero up front,
 # so dashboards and alerts see a series from the first scrape.
@@ -184,12 +221,13 @@ _KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
             "below_delta",
             "not_score",
             "sampled_out",
+            "unsafe_content",
             "duplicate",
             "over_budget",
             "over_share",
-            "unsafe_content",
             "invalid",
             "dead_lettered",
+            "judge_prefers_wrong",
         ),
     ),
     (REDACTIONS, KINDS),
@@ -216,9 +254,17 @@ _KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
         ),
     ),
     (LLM_TOKENS, ("input", "output", "cache_read", "cache_write")),
+    (JUDGE_TOKENS, ("input", "output", "cache_read", "cache_write")),
     (
         LLM_MISTAKE_TYPES,
-        ("intention_credit", "sycophancy", "ignored_evidence", "scale_inconsistency", "other"),
+        (
+            "intention_credit",
+            "sycophancy",
+            "ignored_evidence",
+            "scale_inconsistency",
+            "purpose_drift",
+            "other",
+        ),
     ),
 ]
 for _metric, _values in _KNOWN_LABELS:

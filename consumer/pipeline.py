@@ -22,6 +22,7 @@ from consumer.codec import CardEncoder, EventDecoder, read_header
 from consumer.errors import BadRecord, RegistryUnavailable
 from consumer.events import ContrastPair, ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate import ContrastGenerator, ImmediateGenerator
+from consumer.judge.check import PairCheck, disputed_record
 from consumer.qualify import Criteria, Skip, qualify
 from consumer.redact import safe_event, unsafe
 from consumer.selection import Selector, Unselected, Wait
@@ -52,7 +53,17 @@ class Skipped:
     why: Skip | Unselected
 
 
-Outcome = Produced | DeadLetter | Skipped
+class Disputed(NamedTuple):
+    """A pair the judge got wrong in both orders: not published; ``value`` is the record
+    for the disputed topic (``judge.check.disputed_record``)."""
+
+    key: bytes
+    value: bytes
+    mistake_type: str
+    generator: str
+
+
+Outcome = Produced | DeadLetter | Skipped | Disputed
 Pending = Coroutine[Any, Any, Outcome]
 _Held = tuple[
     SourceRef, "asyncio.Task[None] | None", "asyncio.Future[Outcome | asyncio.Task[Outcome]]"
@@ -117,13 +128,19 @@ class Pipeline:
         min_contrast: float,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         *,
+        check: PairCheck | None = None,
+        on_redacted: Callable[[dict[str, int], int, int], None] | None = None,
         selector: Selector | None = None,
         on_selected: Callable[[ScoreEvent], None] | None = None,
-        on_redacted: Callable[[dict[str, int], int, int], None] | None = None,
     ) -> None:
-        """``on_redacted(counts by kind, characters removed, characters read)``: called for
-        each event whose texts redaction changed (the metrics)."""
+        """``check``: the judge's stage, when a judge is on: every valid pair is judged
+        before its cards are made (so even an immediate generator's pairs become tasks).
+        ``on_redacted(counts by kind, characters removed, characters read)``: called for
+        each event whose texts redaction changed (the metrics). ``selector``: which
+        qualifying events become pairs (None: all); ``on_selected(event)``: called for each
+        one it selects (the metrics)."""
         self._decoder = decoder
+        self._check = check
         self._criteria = criteria
         self._generator = generator
         self._immediate = generator if isinstance(generator, ImmediateGenerator) else None
@@ -165,7 +182,8 @@ class Pipeline:
         verdict = qualify(event, self._criteria)
         if isinstance(verdict, Skip):
             return Skipped(verdict)
-        # Trace text is untrusted: made safe before any generator (or LLM) sees it.
+        # Trace text is untrusted: made safe before any generator (or LLM) sees it. Made
+        # safe before selection too, so an event skipped as unsafe spends no budget.
         safe = safe_event(verdict)
         if safe.counts and self._on_redacted is not None:
             self._on_redacted(safe.counts, safe.removed, safe.total)
@@ -173,7 +191,6 @@ class Pipeline:
             log.info("event %s skipped: %s", verdict.event_id, safe.problem)
             return Skipped(Skip.UNSAFE_CONTENT)
         verdict = safe.event
-        # Selection sees the safe text, and spends the budget only on events that can pair.
         if self._selector is not None:
             choice = self._selector.decide(
                 verdict, (ref.topic, ref.partition), ref.offset, self._clock_ms()
@@ -184,7 +201,7 @@ class Pipeline:
                 return self._after_wait(verdict, ref, choice)
             if self._on_selected is not None:
                 self._on_selected(verdict)
-        if self._immediate is not None:
+        if self._immediate is not None and self._check is None:
             return self._finish(verdict, self._immediate.generate_now(verdict))
         return self._generate(verdict, ref.topic, ref.partition)
 
@@ -203,7 +220,7 @@ class Pipeline:
             wait = choice
         if self._on_selected is not None:
             self._on_selected(event)
-        if self._immediate is not None:
+        if self._immediate is not None and self._check is None:
             return self._finish(event, self._immediate.generate_now(event))
         return await self._generate(event, ref.topic, ref.partition)
 
@@ -289,19 +306,41 @@ class Pipeline:
         place = self._places.take(topic, partition)
         try:
             wrong = await self._generator.generate(event, place)
-            return self._finish(event, wrong)
+            if self._check is None:
+                return self._finish(event, wrong)
+            return await self._judged(event, wrong, place)
         except BadRecord as exc:
             return dead_letter(exc)
         finally:
             self._places.done(place)
 
-    def _finish(self, event: ScoreEvent, wrong: WrongEvaluation) -> Outcome:
+    async def _judged(self, event: ScoreEvent, wrong: WrongEvaluation, place: float) -> Outcome:
+        # Only a valid pair is worth the judge's two calls.
+        ensure_contrast(event, wrong, self._criteria.scale, self._min_contrast)
+        assert self._check is not None
+        verdict = await self._check.check(event, wrong, place)
+        if not verdict.published:
+            generator = self._generator.name
+            key = event.trace_id.encode("utf-8", "surrogatepass")
+            record = disputed_record(event, wrong, generator, verdict)
+            return Disputed(key, record, wrong.mistake_type.value, generator)
+        return self._finish(event, wrong, verdict.difficulty, verdict.judge)
+
+    def _finish(
+        self,
+        event: ScoreEvent,
+        wrong: WrongEvaluation,
+        difficulty: float | None = None,
+        judge: str | None = None,
+    ) -> Outcome:
         try:
             ensure_contrast(event, wrong, self._criteria.scale, self._min_contrast)
         except BadRecord as exc:
             return dead_letter(exc)
         generator = self._generator.name
-        pair = ContrastPair(event, wrong, generator, self._generator.prompt_version)
+        pair = ContrastPair(
+            event, wrong, generator, self._generator.prompt_version, difficulty, judge
+        )
         correct, failure = build_cards(pair, self._policy, self._clock_ms())
         # The cards as MemoryCI's scan reads them: a pair it would reject is never published.
         # (Generated text was checked where it was generated: the LLM generator asks once

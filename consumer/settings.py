@@ -186,7 +186,34 @@ class Settings(BaseSettings):
     llm_max_reasoning_chars: int = Field(3000, ge=200)
     llm_max_purpose_chars: int = Field(1500, ge=200)
 
+    # The judge (issue 20): checks each pair in both answer orders before it is published.
+    judge_backend: Literal["off", "anthropic"] = "off"
+    # Cheaper than the generator's model: choosing between two evaluations is easier than
+    # writing a convincing wrong one, and a pair costs two judge calls.
+    judge_model: str = Field("claude-haiku-4-5", min_length=1)
+    judge_price_input_per_mtok: float = Field(1.0, ge=0, allow_inf_nan=False)
+    judge_price_output_per_mtok: float = Field(5.0, ge=0, allow_inf_nan=False)
+    # How long a judge call may keep failing before its pair is published unjudged: the pair
+    # is made and paid for, and its partition's commits wait behind it.
+    judge_time_budget_s: float = Field(300.0, ge=0, allow_inf_nan=False)
+    # The band of the judge's recent mean difficulty the curriculum keeps each mistake type
+    # in, "LOW-HIGH" (see consumer/judge/curriculum.py for why 0.15-0.35).
+    target_difficulty: str = "0.15-0.35"
+    # Where pairs the judge gets wrong in both orders go, for a person to look at; unset:
+    # counted and logged only.
+    disputed_topic: str | None = Field(None, min_length=1)
+
     kafka_extra: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def difficulty_band(self) -> tuple[float, float]:
+        """``target_difficulty`` as (low, high); validated at start."""
+        return parse_band(self.target_difficulty)
+
+    @model_validator(mode="after")
+    def _band_is_a_range(self) -> Self:
+        parse_band(self.target_difficulty)
+        return self
 
     @model_validator(mode="after")
     def _scale_is_a_range(self) -> Self:
@@ -287,6 +314,20 @@ class Settings(BaseSettings):
                 out[name] = "***"
         out["kafka"] = {k: mask_kafka_value(k, v) for k, v in self.kafka_extra.items()}
         return out
+
+
+def parse_band(text: str) -> tuple[float, float]:
+    """``"0.15-0.35"`` -> (0.15, 0.35): a band inside [0, 1], low below high."""
+    low, sep, high = text.replace(",", "-").partition("-")
+    try:
+        band = (float(low), float(high))
+    except ValueError:
+        band = (-1.0, -1.0)
+    if not sep or not 0.0 <= band[0] < band[1] <= 1.0:
+        raise ValueError(
+            f"SELFTAUGHT_TARGET_DIFFICULTY must be LOW-HIGH within [0, 1], got {text!r}"
+        )
+    return band
 
 
 def mask_kafka_value(key: str, value: str) -> str:

@@ -38,6 +38,7 @@ from consumer.generate.anthropic_prompt import (
     user_prompt,
 )
 from consumer.generate.anthropic_transport import Reply, Transport
+from consumer.generate.subtlety import subtlety_request
 from consumer.qualify import Scale
 from consumer.redact import safe_wrong
 from consumer.settings import Settings
@@ -113,8 +114,12 @@ class AnthropicGenerator:
         curriculum_window: int = 200,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        levels: Callable[[MistakeType], int] | None = None,
     ) -> None:
+        """``levels``: each mistake type's subtlety level, asked of the model with every
+        request when a judge's curriculum sets them (``generate.subtlety``)."""
         self._scale = scale
+        self._levels = levels
         self._c = min_contrast
         self._model = model
         self._max_tokens = max_tokens
@@ -145,7 +150,11 @@ class AnthropicGenerator:
 
     @classmethod
     def from_settings(
-        cls, s: Settings, *, client: anthropic.AsyncAnthropic | None = None
+        cls,
+        s: Settings,
+        *,
+        client: anthropic.AsyncAnthropic | None = None,
+        levels: Callable[[MistakeType], int] | None = None,
     ) -> AnthropicGenerator:
         """The generator the settings describe (no network until the first ``generate``)."""
         return cls(
@@ -171,11 +180,17 @@ class AnthropicGenerator:
                 cache_write=s.llm_price_cache_write_per_mtok,
             ),
             spend_cap_usd_per_hour=s.llm_spend_cap_usd_per_hour,
+            levels=levels,
         )
 
     @property
     def name(self) -> str:
         return f"anthropic/{self._model}"
+
+    @property
+    def transport(self) -> Transport:
+        """The generator's way to the API: a judge shares its limiter and spend meter."""
+        return self._transport
 
     @property
     def prompt_version(self) -> str:
@@ -212,6 +227,8 @@ class AnthropicGenerator:
         self, event: ScoreEvent, requested: MistakeType, asked: float
     ) -> WrongEvaluation:
         first = user_prompt(event, requested, self._scale, self._c, self._limits)
+        if self._levels is not None:
+            first = subtlety_request(self._levels(requested)) + first
         messages: list[MessageParam] = [{"role": "user", "content": first}]
         for turn in range(2):
             reply = await self._transport.send(messages, priority=asked)

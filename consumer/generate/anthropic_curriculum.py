@@ -1,4 +1,4 @@
-"""Pure: which mistake type to ask for next, so the cards stay balanced across the four.
+"""Pure: which mistake type to ask for next, so the cards stay balanced across the five.
 
 The model does not always make the mistake it is asked for, so the curriculum counts what
 was achieved over a recent window and asks for the type least produced there. Requests still

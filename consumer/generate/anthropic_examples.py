@@ -27,6 +27,11 @@ MISTAKES: Final[dict[MistakeType, str]] = {
         "applies the scale inconsistently: reads its direction backwards, or uses a spacing "
         "or magnitude that does not match how the scale is meant to be used"
     ),
+    MistakeType.PURPOSE_DRIFT: (
+        "evaluates the step carefully and convincingly, but against a neighbouring purpose "
+        "instead of the stated one (a part of it, a safer or easier goal beside it, or the "
+        "method rather than the result), so it is wrong only in what it measures"
+    ),
 }
 
 
@@ -119,6 +124,19 @@ _EXAMPLES: Final = (
         "The wrong evaluation counted the remaining gap from the top of the scale and "
         "scored an improvement lower; higher Φ means closer to the purpose, so a run that "
         "got 50 minutes faster scores higher than before.",
+    ),
+    _Example(
+        _DEPLOY,
+        MistakeType.PURPOSE_DRIFT,
+        0.7,
+        "What matters on staging is that it stays healthy while releases are tried. The "
+        "deploy hit a slow migration and rolled itself back within five minutes, so staging "
+        "is serving a known-good release again: a clean, safe outcome.",
+        "It scores the step against keeping staging healthy instead of against deploying "
+        "release 2.4, which the step did not do.",
+        "The wrong evaluation measured a failed deploy against a neighbouring goal, keeping "
+        "staging stable; score a deploy step against the purpose as stated, whether the new "
+        "release runs and passes its check.",
     ),
 )
 

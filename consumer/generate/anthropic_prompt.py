@@ -114,7 +114,7 @@ Rules for the answer:
   convincing and must actually contain the mistake; it does not admit the mistake and does
   not repeat the correct reasoning.
 - mistake_type names the mistake you actually made: one of intention_credit, sycophancy,
-  ignored_evidence, scale_inconsistency, or other when none of them fits.
+  ignored_evidence, scale_inconsistency, purpose_drift, or other when none of them fits.
 - why_wrong is one sentence, in your own voice as the teacher: where the wrong evaluation
   goes astray on this step.
 - lesson is one or two sentences that a critic reads alone, without the step: what the wrong

@@ -126,8 +126,12 @@ class Transport:
         prices: Prices,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        on_usage: Callable[[Tokens, float], None] | None = None,
     ) -> None:
+        """``on_usage``: told each answer's tokens and cost, besides the LLM totals (the
+        judge counts its own share with it)."""
         self._client = client
+        self._on_usage = on_usage
         self._model = model
         self._max_tokens = max_tokens
         # Static for the process, so the prefix is cached after the first call (a prefix
@@ -273,6 +277,8 @@ class Transport:
         m.LLM_COST.inc(cost)
         self.used += tokens
         self.answered += 1
+        if self._on_usage is not None:
+            self._on_usage(tokens, cost)
         self._tokens_per_call = 0.9 * self._tokens_per_call + 0.1 * tokens.total
         return cost
 

@@ -2,9 +2,13 @@
 
 It is the default when no API key is set. Each event gets a mistake type from a stable hash
 of its ``event_id`` (so a retry or another replica writes the same pair), the types taken in
-curriculum order from there, so over many events the four stay balanced. A type that cannot
+curriculum order from there, so over many events the five stay balanced. A type that cannot
 make a valid contrast for this step (sycophancy when Φ_after is already at the top) passes
 to the next one.
+
+With a judge on, each type has a subtlety level (``levels``, set by the service's difficulty
+curriculum): the higher it is, the closer the wrong Φ and reasoning come to the right ones
+(``subtlety``). ``purpose_drift`` is ``rules_drift``'s.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Final
 from consumer.cards import excerpt
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation, phi_text
+from consumer.generate.rules_drift import purpose_drift
+from consumer.generate.subtlety import closer_reasoning, subtle_phi
 from consumer.qualify import Scale
 from consumer.validate import score_problem
 
@@ -46,16 +52,30 @@ def start_index(event_id: str) -> int:
 
 
 class RulesGenerator:
-    """Rule-based wrong evaluations, one rule per mistake type."""
+    """Rule-based wrong evaluations, one rule per mistake type.
 
-    def __init__(self, scale: Scale, min_contrast: float) -> None:
+    :param scale: the Φ scale.
+    :param min_contrast: how far the wrong Φ_after must be from the right one.
+    :param levels: each mistake type's subtlety level now, read for every event, when a
+        judge's curriculum sets them; without, the rules as written.
+    """
+
+    def __init__(
+        self,
+        scale: Scale,
+        min_contrast: float,
+        *,
+        levels: Callable[[MistakeType], int] | None = None,
+    ) -> None:
         self._scale = scale
         self._c = min_contrast
+        self._levels = levels
         self._rules: dict[MistakeType, Callable[[ScoreEvent], WrongEvaluation | None]] = {
             MistakeType.INTENTION_CREDIT: self._intention_credit,
             MistakeType.SYCOPHANCY: self._sycophancy,
             MistakeType.IGNORED_EVIDENCE: self._ignored_evidence,
             MistakeType.SCALE_INCONSISTENCY: self._scale_inconsistency,
+            MistakeType.PURPOSE_DRIFT: self._purpose_drift,
         }
 
     @property
@@ -95,10 +115,34 @@ class RulesGenerator:
         against the whole of ``contrast_problem``).
         """
         wrong = self._rules[mistake](event)
-        if wrong is None or score_problem(event, wrong.phi_after, self._scale, self._c) is not None:
+        if wrong is None:
+            return None
+        if self._levels is not None:
+            wrong = self._subtler(event, wrong, self._levels(mistake))
+        if score_problem(event, wrong.phi_after, self._scale, self._c) is not None:
             return None
         why, lesson = _explained(event, wrong)
         return WrongEvaluation(wrong.phi_after, wrong.reasoning, wrong.mistake_type, why, lesson)
+
+    def _subtler(self, e: ScoreEvent, wrong: WrongEvaluation, level: int) -> WrongEvaluation:
+        # The rule's text states its Φ once, as phi_text writes it: the subtler Φ replaces it.
+        a = e.score.phi_after
+        phi = subtle_phi(a, wrong.phi_after, self._c, level, self._scale.low, self._scale.high)
+        said = phi_text(wrong.phi_after)
+        reasoning = wrong.reasoning
+        if phi != wrong.phi_after:
+            head, sep, tail = reasoning.rpartition(said)
+            if sep:
+                reasoning = head + phi_text(phi) + tail
+        reasoning = closer_reasoning(reasoning, e.score.reasoning, level)
+        return WrongEvaluation(phi, reasoning, wrong.mistake_type)
+
+    def _purpose_drift(self, e: ScoreEvent) -> WrongEvaluation | None:
+        # A careful evaluation against a neighbouring purpose (rules_drift's rewrites).
+        gap = max(self._c, 2 * abs(e.delta))
+        return purpose_drift(e, self._scale.low, self._scale.high, gap) or purpose_drift(
+            e, self._scale.low, self._scale.high, self._c
+        )
 
     def _sycophancy(self, e: ScoreEvent) -> WrongEvaluation | None:
         # Inflated toward the top of the scale to encourage, whatever happened.

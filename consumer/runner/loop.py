@@ -25,7 +25,7 @@ from consumer.errors import AuthFailure, Fatal
 from consumer.events import SourceRef
 from consumer.health import Health
 from consumer.kafka import ClientErrors, to_ref
-from consumer.pipeline import DeadLetter, Outcome, Pending, Pipeline, Produced, Skipped
+from consumer.pipeline import DeadLetter, Disputed, Outcome, Pending, Pipeline, Produced, Skipped
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.rebalance import Rebalance
@@ -49,7 +49,8 @@ _IDLE_TICK_S = 0.005  # sleep when consume() returned nothing: latency vs idle C
 # the rebalance for after it.
 _READ_DURING_COMMIT_S = 1.0
 _LAG_EVERY_S = 5.0
-_KNOWN_AT_ONCE = (Produced, DeadLetter, Skipped)  # a tuple: isinstance on an X | Y is slower
+# A tuple: isinstance on an X | Y is slower.
+_KNOWN_AT_ONCE = (Produced, DeadLetter, Skipped, Disputed)
 
 
 class Runner:
@@ -65,6 +66,8 @@ class Runner:
         health: Health,
         on_commit: Callable[[dict[TP, int]], None] | None = None,
         client_errors: ClientErrors | None = None,
+        offset_note: Callable[[], str] | None = None,
+        on_assigned_notes: Callable[[list[str | None]], None] | None = None,
         new_producer: Callable[[], Producer] | None = None,
         selection: SelectionSeam | None = None,
     ) -> None:
@@ -76,11 +79,16 @@ class Runner:
         :param health: what /healthz and /readyz report
         :param on_commit: called after each commit with every partition's committed offset
         :param client_errors: the clients' error callback, read for refused credentials
+        :param offset_note: state committed with every transaction's offsets, as a section
+            of each partition's offset metadata (the difficulty curriculum's levels;
+            consumer/offset_notes.py)
+        :param on_assigned_notes: given the offset metadata committed for partitions as they
+            are assigned, so that state follows its partitions across restarts and rebalances
         :param new_producer: makes a producer like ``producer`` (the same transactional.id),
             to replace one stuck inside librdkafka; without it a stuck call ends the process
         :param selection: the pair budget's seam (consumer/selection): told what is assigned,
-            revoked, committed and rewound; writes each partition's spending as its offset
-            metadata. None: no budget.
+            revoked, committed and rewound; writes each partition's spending as a section of
+            its offset metadata. None: no budget.
         """
         self._s = settings
         self._selection = selection
@@ -102,6 +110,8 @@ class Runner:
             health=health,
             status=self._status,
             client_errors=client_errors,
+            disputed_topic=settings.disputed_topic,
+            offset_note=offset_note,
             new_producer=new_producer,
             selection=selection,
         )
@@ -119,6 +129,7 @@ class Runner:
             on_committed=self._record_commit,
             selection=selection,
             reset_to_latest=settings.offset_reset == "latest",
+            on_assigned_notes=on_assigned_notes,
         )
         self._lag_task: asyncio.Future[None] | None = None
 

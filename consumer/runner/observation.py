@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from consumer import metrics as m
 from consumer.events import SourceRef
 from consumer.health import Health
-from consumer.pipeline import DeadLetter, Produced, Skipped
+from consumer.pipeline import DeadLetter, Disputed, Produced, Skipped
 from consumer.runner.pausing import Pausing
 from consumer.runner.threads import off_loop
 from consumer.runner.window import TP, Batch, Entry, Window
@@ -48,6 +48,8 @@ def count(entries: list[Entry], now: float) -> None:
             others[m.DEAD_LETTERS, (out.stage, out.reason)] += 1
         elif isinstance(out, Skipped):
             others[m.RECORDS, (out.why.value,)] += 1
+        elif isinstance(out, Disputed):
+            others[m.RECORDS, ("judge_prefers_wrong",)] += 1
         ts = entry.ref.timestamp_ms
         if ts > 0:
             latency = now - ts / 1000

@@ -46,6 +46,7 @@ class Rebalance:
         on_committed: Callable[[Batch], None],
         selection: SelectionSeam | None = None,
         reset_to_latest: bool = False,
+        on_assigned_notes: Callable[[list[str | None]], None] | None = None,
     ) -> None:
         """
         :param consumer: the consumer whose assignment this follows
@@ -59,6 +60,8 @@ class Rebalance:
         :param selection: the pair budget follows the partitions: their shares and spending
         :param reset_to_latest: where a rewind goes for a partition with no committed offset
             (``auto.offset.reset=latest``; else the beginning)
+        :param on_assigned_notes: given the offset metadata committed for partitions as they
+            are assigned, so that state kept there follows its partitions
         """
         self._consumer = consumer
         self._window = window
@@ -68,6 +71,7 @@ class Rebalance:
         self._health = health
         self._status = status
         self._on_committed = on_committed
+        self._on_assigned_notes = on_assigned_notes
         self._selection = selection
         self._reset = OFFSET_END if reset_to_latest else OFFSET_BEGINNING
 
@@ -81,6 +85,12 @@ class Rebalance:
             self._selection.assigned(consumer, partitions)
         if partitions:
             log.info("assigned %s", _names(partitions))
+            if self._on_assigned_notes is not None:
+                try:
+                    noted = consumer.committed(partitions, 10)
+                    self._on_assigned_notes([c.metadata for c in noted])
+                except KafkaException as exc:
+                    log.warning("committed offsets' notes not read at assignment: %s", exc)
             if log.isEnabledFor(logging.DEBUG):
                 got = consumer.committed(partitions, 10)
                 log.debug("committed at assignment: %s", [(c.partition, c.offset) for c in got])

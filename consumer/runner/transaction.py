@@ -27,10 +27,11 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from consumer import metrics as m
+from consumer import offset_notes
 from consumer.errors import Fatal
 from consumer.health import Health
 from consumer.kafka import ClientErrors, dead_letter_headers, kafka_error
-from consumer.pipeline import DeadLetter, Produced
+from consumer.pipeline import DeadLetter, Disputed, Produced
 from consumer.runner.status import Status
 from consumer.runner.threads import off_loop, on_thread
 from consumer.runner.window import Batch, Entry
@@ -104,6 +105,8 @@ class Transaction:
         health: Health,
         status: Status,
         client_errors: ClientErrors | None = None,
+        disputed_topic: str | None = None,
+        offset_note: Callable[[], str] | None = None,
         new_producer: Callable[[], Producer] | None = None,
         selection: SelectionSeam | None = None,
     ) -> None:
@@ -114,11 +117,19 @@ class Transaction:
         :param health: kept alive while a call waits for the broker
         :param status: read for a stop while waiting at start
         :param client_errors: the clients' error callback, read for refused credentials
+        :param disputed_topic: where a pair the judge got wrong in both orders goes (unset:
+            nowhere)
+        :param offset_note: state committed with every transaction's offsets, as a section
+            of each partition's offset metadata (the difficulty curriculum's levels); read on
+            the loop
         :param new_producer: makes a producer like ``producer`` (the same transactional.id)
             to replace one stuck inside librdkafka; without it a stuck call is ``Fatal``
-        :param selection: gives each offset its metadata (the pair budget's spending)
+        :param selection: gives each offset its section of metadata (the pair budget's
+            spending)
         """
         self._producer = producer
+        self._disputed_topic = disputed_topic
+        self._offset_note = offset_note
         self._selection = selection
         self._new_producer = new_producer
         self._abandoned: list[Producer] = []  # replaced while stuck; never closed (replace)
@@ -152,7 +163,7 @@ class Transaction:
         """
         started = time.monotonic()
         self._write(batch)
-        done = on_thread(self._end, batch, group_metadata)
+        done = on_thread(self._end, batch, group_metadata, self._offsets(batch))
         self.committing = Committing(batch, done, started)
 
     async def settle(self) -> Batch | None:
@@ -192,7 +203,7 @@ class Transaction:
         """
         started = time.monotonic()
         self._write(batch)
-        self._wait_unless_stuck(on_thread(self._end, batch, group_metadata))
+        self._wait_unless_stuck(on_thread(self._end, batch, group_metadata, self._offsets(batch)))
         m.COMMIT_SECONDS.observe(time.monotonic() - started)
 
     def abort(self, why: str, *, give_up_s: float | None = None) -> None:
@@ -270,17 +281,27 @@ class Transaction:
             for entry in entries:
                 self._produce_outcome(entry)
 
-    def _end(self, batch: Batch, group_metadata: Any) -> float:
+    def _offsets(self, batch: Batch) -> list[TopicPartition]:
+        """The batch's offsets, each with its partition's metadata: the pair budget's
+        spending (consumer/selection/ledger.py) and the curriculum's levels
+        (consumer/judge/curriculum.py), each its own section (consumer/offset_notes.py), in
+        the same transaction as the outcomes they count. Built on the loop, which owns both."""
+        note = self._offset_note() if self._offset_note is not None else None
+        offsets = []
+        for (topic, part), _, offset in batch:
+            spent = self._selection.metadata((topic, part), offset) if self._selection else None
+            meta = offset_notes.join((spent, note))
+            if meta is None:
+                offsets.append(TopicPartition(topic, part, offset))
+            else:
+                offsets.append(TopicPartition(topic, part, offset, metadata=meta))
+        return offsets
+
+    def _end(self, batch: Batch, group_metadata: Any, offsets: list[TopicPartition]) -> float:
         """Add the batch's offsets to the open transaction and commit it (blocking, on a
         thread: the producer is not used by anything else until this returns); returns when
         the commit returned."""
         p = self._producer
-        if self._selection is not None:
-            # The partitions' spending of the pair budget, in the same transaction as the
-            # outcomes it counts (consumer/selection/ledger.py).
-            offsets = self._selection.offsets([(tp, offset) for tp, _, offset in batch])
-        else:
-            offsets = [TopicPartition(t, part, offset) for (t, part), _, offset in batch]
         # Not retried in place: a failure here (the broker restarted, the group moved on)
         # leaves stale group metadata; abort, poll (which rejoins the group), write again.
         self.call(
@@ -296,6 +317,8 @@ class Transaction:
                 self._produce(self._output_topic, out.key, value, None)
         elif isinstance(out, DeadLetter):
             self._produce(self._dlq_topic, ref.key, ref.value, dead_letter_headers(ref, out))
+        elif isinstance(out, Disputed) and self._disputed_topic:
+            self._produce(self._disputed_topic, out.key, out.value, None)
 
     def _produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[Any] | None

@@ -15,13 +15,16 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-__all__ = ["HOUR_MS", "KEEP_HOURS", "Ledger", "decode", "encode", "partition_budget"]
+from consumer import offset_notes
+
+__all__ = ["HOUR_MS", "KEEP_HOURS", "TAG", "Ledger", "decode", "encode", "partition_budget"]
 
 HOUR_MS: Final = 3_600_000
 #: Hours of event time kept per partition; an event older than the newest kept hour by
 #: this many is late: its hour's spending is no longer known, so nothing is spent on it.
 KEEP_HOURS: Final = 4
-_TAG: Final = "selftaught.budget/1 "
+#: How the budget's section of a partition's offset metadata starts (consumer/offset_notes.py).
+TAG: Final = "selftaught.budget/1 "
 
 TP = tuple[str, int]
 
@@ -33,15 +36,17 @@ def partition_budget(budget: int, partition: int, partitions: int) -> int:
 
 def encode(spent: dict[int, int]) -> str:
     """Offset metadata for one partition: its spending per hour (hour = ms // HOUR_MS)."""
-    return _TAG + ",".join(f"{hour}:{n}" for hour, n in sorted(spent.items()))
+    return TAG + ",".join(f"{hour}:{n}" for hour, n in sorted(spent.items()))
 
 
 def decode(metadata: str | None) -> dict[int, int]:
-    """Spending per hour from offset metadata; nothing from metadata that is not ours."""
-    if not metadata or not metadata.startswith(_TAG):
+    """Spending per hour from offset metadata (its budget section; other sections are
+    passed over); nothing from metadata that is not ours."""
+    ours = offset_notes.section(metadata, TAG)
+    if ours is None:
         return {}
     spent: dict[int, int] = {}
-    for item in metadata[len(_TAG) :].split(","):
+    for item in ours[len(TAG) :].split(","):
         hour, sep, n = item.partition(":")
         if sep and hour.isdigit() and n.isdigit():
             spent[int(hour)] = int(n)

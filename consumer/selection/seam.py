@@ -1,7 +1,7 @@
 """Where the selector meets the Kafka loop: the partitions held, the offsets' metadata.
 
 The runner calls five methods and nothing else: ``assigned`` and ``revoked`` (or ``lost``)
-from its rebalance callbacks, ``offsets`` when it sends a transaction's offsets,
+from its rebalance callbacks, ``metadata`` when it sends a transaction's offsets,
 ``committed`` when that transaction committed, and ``rewound`` when it goes back to the
 committed offsets. Metrics of the selection are kept here too, so the selector stays pure.
 """
@@ -73,16 +73,10 @@ class SelectionSeam:
         )
         self.refresh()
 
-    def offsets(self, offsets: list[tuple[TP, int]]) -> list[TopicPartition]:
-        """The offsets to send, each with its partition's spending as metadata."""
-        out = []
-        for (topic, part), offset in offsets:
-            meta = self.selector.metadata((topic, part), offset)
-            if meta is None:
-                out.append(TopicPartition(topic, part, offset))
-            else:
-                out.append(TopicPartition(topic, part, offset, metadata=meta))
-        return out
+    def metadata(self, tp: TP, offset: int) -> str | None:
+        """The budget's section of ``tp``'s offset metadata, to commit with ``offset``
+        (consumer/offset_notes.py joins it with the others); None: not ours to write."""
+        return self.selector.metadata(tp, offset)
 
     def committed(self, offsets: dict[TP, int]) -> None:
         for tp, offset in offsets.items():

@@ -24,7 +24,18 @@ Behaviours (``then`` = the next N requests, ``during`` = for the next T seconds;
 ``forbidden``             403 ``permission_error``
 ``bad_request``           400 ``invalid_request_error`` with ``message``
 ``no_usage``              a valid answer without the ``usage`` object
+``prefer_wrong``          (a judge request) the judge prefers the wrong evaluation
 ========================  ==================================================================
+
+Judge requests (the judge's user message carries a ``<pair>``) have their own rules,
+``judge_then`` and ``judge_during``, so a test scripts verdicts without disturbing the
+generator's: by default the judge answers right, and ``prefer_wrong`` makes it choose the
+other evaluation (with ``when_right_is="A"``, only in the order where the right one is A);
+the error behaviours (``refusal``, ``overloaded``, ...) apply as they are. ``judge_by(text,
+behaviour)`` gives every judge request whose pair contains ``text`` that behaviour, ahead of
+the other rules: a verdict scripted per event, whatever order concurrent calls arrive in.
+The fake knows which evaluation is right because it wrote the wrong one (its reasoning
+starts with ``(fake``); where neither or both do, it takes A as right.
 
 In a test::
 
@@ -85,6 +96,7 @@ BEHAVIOURS = frozenset(
         "forbidden",
         "bad_request",
         "no_usage",
+        "prefer_wrong",
     }
 )
 _ERRORS: dict[str, tuple[int, str, str]] = {
@@ -100,8 +112,16 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     ),
 }
 _STEP = re.compile(r"<step>(.*?)</step>", re.S)
+_PAIR = re.compile(r"<pair>(.*?)</pair>", re.S)
 _MISTAKE = re.compile(r"<requested_mistake>\s*([a-z_]+)\s*</requested_mistake>")
-_MISTAKES = ("intention_credit", "sycophancy", "ignored_evidence", "scale_inconsistency", "other")
+_MISTAKES = (
+    "intention_credit",
+    "sycophancy",
+    "ignored_evidence",
+    "scale_inconsistency",
+    "purpose_drift",
+    "other",
+)
 
 
 @dataclass
@@ -133,6 +153,10 @@ class Recorded:
     @property
     def user_text(self) -> str:
         return "\n".join(_texts(self.body, "user"))
+
+    @property
+    def is_judge(self) -> bool:
+        return _PAIR.search(self.user_text) is not None
 
 
 def _texts(body: dict[str, Any], role: str) -> list[str]:
@@ -193,6 +217,9 @@ class FakeAnthropic:
         self._generation = 0  # in-flight counts only requests since the last reset
         self._rules: deque[Rule] = deque()
         self._windows: list[Rule] = []
+        self._judge_rules: deque[Rule] = deque()
+        self._judge_windows: list[Rule] = []
+        self._judge_by: dict[str, Rule] = {}
         self._requests: list[Recorded] = []
         self._state = _State(latency_s=latency_s)
         self._in_flight = 0
@@ -256,6 +283,25 @@ class FakeAnthropic:
         with self._lock:
             self._windows.append(Rule(behaviour, params, until=time.monotonic() + seconds))
 
+    def judge_then(self, behaviour: str, times: int = 1, **params: Any) -> None:
+        """The next ``times`` judge requests get ``behaviour`` (the generator's are not
+        counted)."""
+        _check(behaviour)
+        with self._lock:
+            self._judge_rules.append(Rule(behaviour, params, times=times))
+
+    def judge_by(self, text: str, behaviour: str, **params: Any) -> None:
+        """Every judge request whose ``<pair>`` contains ``text`` gets ``behaviour``."""
+        _check(behaviour)
+        with self._lock:
+            self._judge_by[text] = Rule(behaviour, params)
+
+    def judge_during(self, behaviour: str, seconds: float, **params: Any) -> None:
+        """Every judge request in the next ``seconds`` gets ``behaviour``."""
+        _check(behaviour)
+        with self._lock:
+            self._judge_windows.append(Rule(behaviour, params, until=time.monotonic() + seconds))
+
     def configure(
         self,
         *,
@@ -283,6 +329,9 @@ class FakeAnthropic:
             self._script = None
             self._rules.clear()
             self._windows.clear()
+            self._judge_rules.clear()
+            self._judge_windows.clear()
+            self._judge_by.clear()
             self._requests.clear()
             self._state = _State(latency_s=self._default_latency)
             self._wake.set()
@@ -306,6 +355,14 @@ class FakeAnthropic:
             )
         elif op == "during":
             self.during(
+                payload["behaviour"], float(payload["seconds"]), **payload.get("params", {})
+            )
+        elif op == "judge_then":
+            self.judge_then(
+                payload["behaviour"], int(payload.get("times", 1)), **payload.get("params", {})
+            )
+        elif op == "judge_during":
+            self.judge_during(
                 payload["behaviour"], float(payload["seconds"]), **payload.get("params", {})
             )
         elif op == "configure":
@@ -338,26 +395,32 @@ class FakeAnthropic:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _next_rule(self) -> Rule:
+    def _next_rule(self, judging: bool = False, pair: str = "") -> Rule:
         with self._lock:
+            for text, rule in self._judge_by.items():
+                if judging and text in pair:
+                    return rule
             now = time.monotonic()
-            self._windows = [w for w in self._windows if w.until is not None and w.until > now]
-            if self._windows:
-                return self._windows[-1]
-            while self._rules:
-                rule = self._rules[0]
+            windows = self._judge_windows if judging else self._windows
+            windows[:] = [w for w in windows if w.until is not None and w.until > now]
+            if windows:
+                return windows[-1]
+            rules = self._judge_rules if judging else self._rules
+            while rules:
+                rule = rules[0]
                 assert rule.times is not None
                 if rule.times <= 0:
-                    self._rules.popleft()
+                    rules.popleft()
                     continue
                 rule.times -= 1
                 if rule.times == 0:
-                    self._rules.popleft()
+                    rules.popleft()
                 return rule
             return Rule("ok", {})
 
     def _messages(self, h: _Handler, body: dict[str, Any]) -> None:
-        rule = self._next_rule()
+        pair = _PAIR.search("\n".join(_texts(body, "user")))
+        rule = self._next_rule(pair is not None, pair.group(1) if pair else "")
         with self._lock:
             self._requests.append(
                 Recorded(
@@ -406,12 +469,17 @@ class FakeAnthropic:
                 {"type": "error", "error": {"type": kind, "message": error_text}},
                 headers,
             )
+        text_in = "\n".join(_texts(body, "user"))
+        pair = _PAIR.search(text_in)
         script = self._script
-        if script is not None and b == "ok":
-            answer = script("\n".join(_texts(body, "user")))
+        if pair is not None:
+            wrong_when = p.get("when_right_is") if b == "prefer_wrong" else None
+            answer = self.verdict_for(pair.group(1), b != "prefer_wrong", wrong_when)
+        elif script is not None and b == "ok":
+            answer = script(text_in)
         else:
             answer = self.answer_for(body)
-        if b == "answer":
+        if b == "answer" and pair is None:
             answer = {
                 "wrong_phi_after": p.get("phi", answer["wrong_phi_after"]),
                 "wrong_reasoning": p.get("reasoning", answer["wrong_reasoning"]),
@@ -440,6 +508,22 @@ class FakeAnthropic:
         if b == "no_usage":
             del message["usage"]
         return 200, message, headers
+
+    @staticmethod
+    def verdict_for(pair_json: str, right: bool, wrong_when: str | None = None) -> dict[str, Any]:
+        """The judge's answer for a ``<pair>``: the right letter, or the other one (only when
+        the right one is ``wrong_when``, if given)."""
+        letter = "A"
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+            pair = json.loads(pair_json)
+            fake = [str(pair[x]["reasoning"]).startswith("(fake") for x in ("A", "B")]
+            if fake == [True, False]:
+                letter = "B"
+        if wrong_when is not None and letter != wrong_when:
+            right = True
+        if not right:
+            letter = "B" if letter == "A" else "A"
+        return {"reason": f"(fake judge) {letter} scores what the state shows.", "better": letter}
 
     def answer_for(self, body: dict[str, Any]) -> dict[str, Any]:
         """A valid wrong evaluation of the step in ``body``, of the requested type."""

@@ -44,7 +44,13 @@ def test_5000_events_become_exactly_two_cards_per_qualifying_event(
         f"committed in {took:.1f}s incl. start-up: {sent.total / took:.0f} records/s"
     )
     kinds = {c["mistake_type"] for c in out.cards if c["kind"] == "failure_pattern"}
-    assert kinds == {"intention_credit", "sycophancy", "ignored_evidence", "scale_inconsistency"}
+    assert kinds == {
+        "intention_credit",
+        "sycophancy",
+        "ignored_evidence",
+        "scale_inconsistency",
+        "purpose_drift",
+    }
 
 
 def test_sigkill_three_times_mid_stream_still_exactly_once(

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from consumer.judge.curriculum import decode as levels_of
 from consumer.selection import HOUR_MS
 from consumer.selection.ledger import decode
+from tests.fakes.anthropic_server import FakeAnthropic
 from tests.integration.harness import (
     EventProducer,
     Service,
@@ -178,6 +180,45 @@ def test_a_restart_mid_stream_keeps_exactly_once_and_the_hours_spending(
     assert sum(pairs_by_hour(out.cards, by_id).values()) == 300
     spent = committed_metadata(stack, topics)
     assert sum(s.get(HOUR0 // HOUR_MS, 0) for s in spent.values()) == 300
+
+
+def test_the_budget_and_the_curriculum_share_each_committed_offsets_metadata(
+    stack: Stack, topics: Topics, tmp_path: Path
+) -> None:
+    # Both keep state in the same offsets' metadata (consumer/offset_notes.py): neither
+    # overwrites the other. The judge (the fake API) says every pair is right.
+    events = [score_event(i, hour=0) for i in range(45)]
+    by_id = {e["event_id"]: e for e in events}
+    produce(stack, topics, events)
+    with FakeAnthropic(latency_s=0.01) as fake:
+        env = budget_env(
+            20,
+            SELFTAUGHT_LLM_BACKEND="rules",
+            ANTHROPIC_API_KEY="sk-ant-test-0123456789",
+            ANTHROPIC_BASE_URL=fake.base_url,
+            SELFTAUGHT_JUDGE_BACKEND="anthropic",
+        )
+        service = Service(stack, topics, tmp_path, env=env).start()
+        try:
+            wait_until_committed(stack, topics, timeout=120, services=[service])
+        finally:
+            assert service.stop() == 0, service.logs()[-3000:]
+        assert any(r.is_judge for r in fake.requests)
+    out = read_output(stack, topics)
+    assert sum(pairs_by_hour(out.cards, by_id).values()) == 20
+    assert all(c["judge"] is not None for c in out.cards)
+    notes = committed_notes(stack, topics)
+    assert sum(decode(n).get(HOUR0 // HOUR_MS, 0) for n in notes) == 20
+    assert all(levels_of(n) is not None for n in notes), notes
+
+
+def committed_notes(stack: Stack, t: Topics) -> list[str | None]:
+    c = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": t.group})
+    try:
+        tps = [TopicPartition(t.input, p) for p in range(t.partitions)]
+        return [tp.metadata for tp in c.committed(tps, timeout=10)]
+    finally:
+        c.close()
 
 
 def wait_for_log(service: Service, text: str, timeout: float = 90) -> None:

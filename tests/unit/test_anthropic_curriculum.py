@@ -8,20 +8,25 @@ from tests.unit.factories import score_event
 
 def test_ties_are_broken_by_the_event_id_deterministically() -> None:
     firsts = {Curriculum().choose(f"ev-{i}") for i in range(200)}
-    assert firsts == set(CURRICULUM)  # the hash spreads first choices over all four
+    assert firsts == set(CURRICULUM)  # the hash spreads first choices over all five
     assert Curriculum().choose("ev-7") == Curriculum().choose("ev-7")
 
 
 def test_asks_for_the_type_produced_least() -> None:
     c = Curriculum()
-    for m in (MistakeType.SYCOPHANCY, MistakeType.INTENTION_CREDIT, MistakeType.IGNORED_EVIDENCE):
+    for m in (
+        MistakeType.SYCOPHANCY,
+        MistakeType.INTENTION_CREDIT,
+        MistakeType.IGNORED_EVIDENCE,
+        MistakeType.PURPOSE_DRIFT,
+    ):
         c.done(c.choose("x"), m)
     assert c.choose("anything") is MistakeType.SCALE_INCONSISTENCY
 
 
 def test_pending_requests_count_so_a_burst_spreads() -> None:
     c = Curriculum()
-    burst = [c.choose(f"ev-{i}") for i in range(8)]
+    burst = [c.choose(f"ev-{i}") for i in range(2 * len(CURRICULUM))]
     assert Counter(burst) == dict.fromkeys(CURRICULUM, 2)
 
 
