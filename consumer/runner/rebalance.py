@@ -163,7 +163,10 @@ class Rebalance:
     def rewind(self) -> None:
         """Drop every queue and seek each assigned partition back to its committed offset."""
         tps = list(self._window.queues)
-        self.drop(tps)
+        # The partitions stay assigned, so librdkafka keeps their pauses: pausing keeps its
+        # record of them too (``drop`` would forget it), and resumes them as the emptied
+        # queues allow. Forgotten, a partition paused by backpressure stays paused for good.
+        self._observer.dropped(self._window.drop(tps))
         if self._selection is not None:
             self._selection.rewound(tps)  # what was spent past the committed offsets
         self._window.open(tps)

@@ -82,3 +82,55 @@ def test_a_hold_pauses_new_assignments_and_nothing_resumes() -> None:
     p.forget([A])
     assert p.paused == {B}
     assert consumer.calls == [("pause", [0]), ("pause", [1])]
+
+
+class RewindingConsumer(RecordingConsumer):
+    """Pauses as librdkafka does: a seek keeps them; answers committed() with offset 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused: set[int] = set()
+
+    def pause(self, tps: list[TopicPartition]) -> None:
+        super().pause(tps)
+        self.paused.update(tp.partition for tp in tps)
+
+    def resume(self, tps: list[TopicPartition]) -> None:
+        super().resume(tps)
+        self.paused.difference_update(tp.partition for tp in tps)
+
+    def committed(self, tps: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, 0) for tp in tps]
+
+    def seek(self, tp: TopicPartition) -> None:
+        self.calls.append(("seek", [tp.partition]))
+
+
+def test_a_partition_paused_by_backpressure_is_resumed_after_a_rewind() -> None:
+    from consumer.metrics import Health
+    from consumer.runner.observation import Observer
+    from consumer.runner.rebalance import Rebalance
+    from consumer.runner.status import Status
+
+    consumer = RewindingConsumer()
+    w = Window()
+    w.open([A])
+    p = Pausing(consumer=consumer, max_in_flight=100, per_partition=4)  # type: ignore[arg-type]
+    health = Health()
+    r = Rebalance(
+        consumer=consumer,  # type: ignore[arg-type]
+        window=w,
+        pausing=p,
+        transaction=None,  # type: ignore[arg-type]
+        observer=Observer(consumer=consumer, window=w, pausing=p, health=health),  # type: ignore[arg-type]
+        health=health,
+        status=Status(),
+        on_committed=lambda batch: None,
+    )
+    fill(w, A, 6)
+    p.apply(w)
+    assert consumer.paused == {0}
+    r.rewind()  # e.g. after a stuck producer was replaced: the partition stays assigned
+    assert w.in_flight == 0
+    p.apply(w)
+    assert consumer.paused == set(), consumer.calls
