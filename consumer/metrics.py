@@ -173,7 +173,7 @@ LLM_MISTAKE_TYPES = Counter(
 )
 
 
-# The judge (issue 20): its calls also count in the selftaught_llm_* series above (one
+# The judge: its calls also count in the selftaught_llm_* series above (one
 # limiter, one spend cap, one set of failure outcomes); these are its own share.
 JUDGE_VERDICTS = Counter(
     "selftaught_judge_verdicts",

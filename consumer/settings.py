@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     llm_max_reasoning_chars: int = Field(3000, ge=200)
     llm_max_purpose_chars: int = Field(1500, ge=200)
 
-    # The judge (issue 20): checks each pair in both answer orders before it is published.
+    # The judge: checks each pair in both answer orders before it is published.
     judge_backend: Literal["off", "anthropic"] = "off"
     # Cheaper than the generator's model: choosing between two evaluations is easier than
     # writing a convincing wrong one, and a pair costs two judge calls.

@@ -1,4 +1,4 @@
-"""Selection: which qualifying events become pairs, within a budget (issue 21).
+"""Selection: which qualifying events become pairs, within a budget.
 
 ``situation`` normalises a step's text, ``memory`` remembers what was paired, ``ledger``
 counts the budget per partition and hour, ``fair`` holds the max-min fair level and the
