@@ -167,6 +167,8 @@ def test_values_schema_mirrors_the_settings() -> None:
         ann = field.annotation
         if typing.get_origin(ann) is typing.Literal:
             assert prop["enum"] == list(typing.get_args(ann)), key
+        elif ann == str | None:  # an optional setting: unset is null in the chart too
+            assert prop["type"] == ["string", "null"], key
         else:
             assert prop["type"] == {str: "string", int: "integer", float: "number"}[ann], key
         for meta in field.metadata:
