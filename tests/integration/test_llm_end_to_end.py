@@ -208,12 +208,11 @@ def test_prompt_injection_is_data_not_instructions(
     finally:
         assert service.stop() == 0
     out = read_output(stack, topics)
-    assert len(out.cards) == 2 or len(out.dead) == 1  # a valid pair or a dead letter
-    sent = fake.requests[0]
-    assert "ignore previous instructions" not in json.dumps(sent.body["system"])
-    data = sent.user_text[sent.user_text.index("<step>") : sent.user_text.rindex("</step>")]
-    assert "ignore previous instructions" in data  # only inside the delimited data
-    assert data.count("</step>") == 0  # the attacker's closing tag was neutralised
+    # Text that reads as instructions to a model is redacted before any LLM call (and would
+    # be rejected by MemoryCI's scan in a card); a step made of nothing else is skipped as
+    # unsafe_content: no pair, no dead letter, and the model never sees the attack.
+    assert out.cards == [] and out.dead == []
+    assert not any("ignore previous instructions" in json.dumps(r.body) for r in fake.requests)
 
 
 def test_mistake_types_stay_balanced_over_400_events(
@@ -239,6 +238,7 @@ def test_mistake_types_stay_balanced_over_400_events(
         "sycophancy",
         "ignored_evidence",
         "scale_inconsistency",
+        "purpose_drift",
     }
     assert max(kinds.values()) <= 1.5 * min(kinds.values()), kinds
 
