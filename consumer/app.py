@@ -17,10 +17,13 @@ from consumer.errors import ConfigError, Fatal, RegistryUnavailable
 from consumer.events import MistakeType
 from consumer.generate import ContrastGenerator
 from consumer.generate.rules import RulesGenerator
+from consumer.judge.check import PairCheck
+from consumer.judge.curriculum import DifficultyCurriculum
 from consumer.judge.setup import make_check, make_curriculum, restorer
 from consumer.pipeline import Pipeline
 from consumer.qualify import Criteria, Scale
 from consumer.runner import TP, Runner
+from consumer.runner.metadata import OffsetMetadata
 from consumer.selection import Policy, Selector
 from consumer.selection.seam import SelectionSeam
 from consumer.settings import Settings, resolve_instance_id
@@ -135,6 +138,61 @@ def make_selection(s: Settings) -> SelectionSeam | None:
     return SelectionSeam(selector=Selector(policy=policy), topic=s.input_topic)
 
 
+def make_pipeline(
+    s: Settings,
+    registry: RegistryClient,
+    schema_id: int,
+    generator: ContrastGenerator,
+    check: PairCheck | None,
+    selection: SelectionSeam | None,
+) -> Pipeline:
+    """The pure stages for one record, configured from the settings."""
+    return Pipeline(
+        decoder=EventDecoder(registry),
+        criteria=Criteria(
+            Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars
+        ),
+        generator=generator,
+        encoder=CardEncoder(schema_id),
+        policy=card_policy(s),
+        min_contrast=s.min_contrast,
+        check=check,
+        on_redacted=metrics.count_redactions,
+        selector=selection.selector if selection else None,
+        on_selected=selection.selected if selection else None,
+    )
+
+
+def make_runner(
+    s: Settings,
+    instance_id: str,
+    pipeline: Pipeline,
+    health: metrics.Health,
+    on_commit: Callable[[dict[TP, int]], None] | None,
+    *,
+    selection: SelectionSeam | None,
+    curriculum: DifficultyCurriculum | None,
+) -> Runner:
+    """The Kafka loop around ``pipeline``, its clients made from the settings."""
+    client_errors = kafka.ClientErrors()
+    producer_config = s.producer_config(instance_id)
+    return Runner(
+        settings=s,
+        pipeline=pipeline,
+        consumer=kafka.make_consumer(s.consumer_config(), client_errors),
+        producer=kafka.make_producer(producer_config, client_errors),
+        health=health,
+        on_commit=on_commit,
+        client_errors=client_errors,
+        new_producer=functools.partial(kafka.make_producer, producer_config, client_errors),
+        metadata=OffsetMetadata(
+            selection=selection,
+            note=curriculum.encode if curriculum is not None else None,
+            on_assigned=restorer(curriculum) if curriculum is not None else None,
+        ),
+    )
+
+
 async def _output_schema_id(
     s: Settings, registry: RegistryClient, health: metrics.Health, stop: _Stop
 ) -> int | None:
@@ -202,16 +260,8 @@ class _Stop:
             self.runner.request_stop()
 
 
-async def _serve(
-    s: Settings,
-    environ: Mapping[str, str],
-    health: metrics.Health,
-    stop: _Stop,
-    on_commit: Callable[[dict[TP, int]], None] | None,
-    on_runner: Callable[[Runner], None] | None,
-    http: bool,
-    own_process: bool,
-) -> int:
+def _log_start(s: Settings, environ: Mapping[str, str]) -> str:
+    """Log what starts (build, settings, identity); the instance id."""
     instance_id, source = resolve_instance_id(s, environ)
     built = build.info()
     metrics.BUILD.info(built)
@@ -226,6 +276,20 @@ async def _serve(
             "backend": s.backend,
         },
     )
+    return instance_id
+
+
+async def _serve(
+    s: Settings,
+    environ: Mapping[str, str],
+    health: metrics.Health,
+    stop: _Stop,
+    on_commit: Callable[[dict[TP, int]], None] | None,
+    on_runner: Callable[[Runner], None] | None,
+    http: bool,
+    own_process: bool,
+) -> int:
+    instance_id = _log_start(s, environ)
     health.stuck_after_s = s.health_stuck_after_s
     if http:
         server = metrics.serve(health, s.http_port)
@@ -243,35 +307,9 @@ async def _serve(
             log.info("stopped before start-up finished")
             return 0
         selection = make_selection(s)
-        pipeline = Pipeline(
-            decoder=EventDecoder(registry),
-            criteria=Criteria(
-                Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars
-            ),
-            generator=generator,
-            encoder=CardEncoder(schema_id),
-            policy=card_policy(s),
-            min_contrast=s.min_contrast,
-            check=check,
-            on_redacted=metrics.count_redactions,
-            selector=selection.selector if selection else None,
-            on_selected=selection.selected if selection else None,
-        )
-        client_errors = kafka.ClientErrors()
-        runner = Runner(
-            settings=s,
-            pipeline=pipeline,
-            consumer=kafka.make_consumer(s.consumer_config(), client_errors),
-            producer=kafka.make_producer(s.producer_config(instance_id), client_errors),
-            health=health,
-            on_commit=on_commit,
-            client_errors=client_errors,
-            offset_note=curriculum.encode if curriculum is not None else None,
-            on_assigned_notes=restorer(curriculum) if curriculum is not None else None,
-            new_producer=functools.partial(
-                kafka.make_producer, s.producer_config(instance_id), client_errors
-            ),
-            selection=selection,
+        pipeline = make_pipeline(s, registry, schema_id, generator, check, selection)
+        runner = make_runner(
+            s, instance_id, pipeline, health, on_commit, selection=selection, curriculum=curriculum
         )
         stop.runner = runner
         if stop.requested:

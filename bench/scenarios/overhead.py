@@ -33,7 +33,8 @@ def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:
     from consumer.codec import CardEncoder, EventDecoder
     from consumer.events import SourceRef
     from consumer.generate.rules import RulesGenerator
-    from consumer.pipeline import Pipeline, Produced
+    from consumer.outcomes import Produced
+    from consumer.pipeline import Pipeline
     from consumer.qualify import Criteria, Scale
 
     class _Source:
@@ -46,12 +47,12 @@ def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:
     decoder = EventDecoder(_Source())
     decoder.load(1)
     pipe = Pipeline(
-        decoder,
-        Criteria(Scale(0, 10), 0.5, 1.0, 1_000_000),
-        RulesGenerator(Scale(0, 10), 1.0),
-        CardEncoder(1),
-        CardPolicy(0.7, 16000),
-        1.0,
+        decoder=decoder,
+        criteria=Criteria(Scale(0, 10), 0.5, 1.0, 1_000_000),
+        generator=RulesGenerator(Scale(0, 10), 1.0),
+        encoder=CardEncoder(1),
+        policy=CardPolicy(0.7, 16000),
+        min_contrast=1.0,
     )
     rng = random.Random(3)
     now = int(time.time() * 1000)

@@ -8,7 +8,9 @@ from consumer import schemas
 from consumer.codec import decode_card
 from consumer.events import ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate.rules import RulesGenerator
-from consumer.pipeline import DeadLetter, FairPlaces, Pipeline, Produced, Skipped
+from consumer.outcomes import DeadLetter, Produced, Skipped
+from consumer.pipeline import Pipeline
+from consumer.places import FairPlaces
 from consumer.qualify import Scale, Skip
 from tests.unit.factories import avro, event_record, pipeline
 
