@@ -40,8 +40,7 @@ def check_stack(s: Settings) -> list[str]:
     """What does not answer, one line each (empty when the stack is up)."""
     problems = []
     try:
-        conf: dict[str, Any] = {**s.admin_config(), "logger": logging.getLogger("kafka.check")}
-        admin = AdminClient(conf)
+        admin = AdminClient(s.admin_config(logger=logging.getLogger("kafka.check")))
         admin.list_topics(timeout=5)
     except KafkaException as exc:
         problems.append(f"Kafka at {s.bootstrap_servers} does not answer ({exc.args[0].str()})")
@@ -148,7 +147,7 @@ def main(s: Settings, timeout_s: float = 120.0) -> int:
 
     out_start, dlq_start = _ends(s, s.output_topic), _ends(s, s.dlq_topic)
     events = sample_events()
-    producer = Producer(s.admin_config())
+    producer = Producer(s.plain_producer_config())
     input_id = ids[schemas.subject(s.input_topic)]
     for ev in events:
         producer.produce(

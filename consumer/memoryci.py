@@ -134,15 +134,9 @@ def sync(
     store = memory.MemoryStore(persistence_path=store_path)
     registry = app.registry_client(s)
     reader = schemas.text(schemas.MEMORY_CARD)
-    consumer = Consumer(
-        {
-            **s.consumer_config(),
-            "group.id": f"{s.group_id}-memoryci",
-            # Only cards whose transaction committed: an aborted attempt's cards never count.
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
+    # read_committed (only cards whose transaction committed: an aborted attempt's never
+    # count), offsets committed below once a batch is stored.
+    consumer = Consumer(s.consumer_config(group_id=f"{s.group_id}-memoryci"))
     report = SyncReport()
     idle_since = time.monotonic()
     try:

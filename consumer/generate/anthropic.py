@@ -31,7 +31,6 @@ from consumer.generate.anthropic_cost import Prices, SpendMeter
 from consumer.generate.anthropic_curriculum import Curriculum, feasible
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
 from consumer.generate.anthropic_prompt import (
-    TextLimits,
     correction,
     prompt_version,
     system_prompt,
@@ -42,6 +41,7 @@ from consumer.generate.subtlety import subtlety_request
 from consumer.qualify import Scale
 from consumer.redact import safe_wrong
 from consumer.settings import Settings
+from consumer.settings_llm import TextLimits, text_limits
 from consumer.validate import contrast_problem
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -163,12 +163,7 @@ class AnthropicGenerator:
             client=client,
             model=s.anthropic_model,
             max_tokens=s.anthropic_max_tokens,
-            limits=TextLimits(
-                state=s.llm_max_state_chars,
-                reasoning=s.llm_max_reasoning_chars,
-                purpose=s.llm_max_purpose_chars,
-                action=s.llm_max_purpose_chars,
-            ),
+            limits=text_limits(s),
             request_timeout_s=s.llm_request_timeout_s,
             time_budget_s=s.llm_time_budget_s,
             max_concurrency=s.llm_max_concurrency,

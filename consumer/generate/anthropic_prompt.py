@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent
 from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
 from consumer.generate.anthropic_examples import MISTAKES, worked
 from consumer.qualify import Scale
+from consumer.settings_llm import TextLimits
 
 __all__ = [
     "ANSWER_SCHEMA",
     "MISTAKES",
-    "TextLimits",
     "UnreadableAnswer",
     "clip",
     "correction",
@@ -35,16 +34,6 @@ __all__ = [
     "system_prompt",
     "user_prompt",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class TextLimits:
-    """Per-field character limits for what is sent; longer text keeps its head and tail."""
-
-    state: int = 6000
-    reasoning: int = 3000
-    purpose: int = 1500
-    action: int = 500
 
 
 def clip(text: str, limit: int) -> str:

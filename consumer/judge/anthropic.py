@@ -22,7 +22,6 @@ from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic import sdk_client
 from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
-from consumer.generate.anthropic_prompt import TextLimits
 from consumer.generate.anthropic_transport import Reply, Transport
 from consumer.judge.prompt import (
     ANSWER_SCHEMA,
@@ -34,6 +33,7 @@ from consumer.judge.prompt import (
 from consumer.judge.verdict import ORDERINGS, Answer, Verdict, combine, unjudged
 from consumer.qualify import Scale
 from consumer.settings import Settings
+from consumer.settings_llm import TextLimits, text_limits
 
 __all__ = ["DEFAULT_JUDGE_MODEL", "JUDGE_PRICES", "AnthropicJudge"]
 
@@ -138,12 +138,7 @@ class AnthropicJudge:
                 cache_read=s.judge_price_input_per_mtok / 10,
                 cache_write=s.judge_price_input_per_mtok * 1.25,
             ),
-            limits=TextLimits(
-                state=s.llm_max_state_chars,
-                reasoning=s.llm_max_reasoning_chars,
-                purpose=s.llm_max_purpose_chars,
-                action=s.llm_max_purpose_chars,
-            ),
+            limits=text_limits(s),
             request_timeout_s=s.llm_request_timeout_s,
             time_budget_s=s.judge_time_budget_s,
             max_concurrency=s.llm_max_concurrency,

@@ -15,9 +15,10 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from consumer.events import ScoreEvent, WrongEvaluation
-from consumer.generate.anthropic_prompt import TextLimits, clip
+from consumer.generate.anthropic_prompt import clip
 from consumer.judge.verdict import ORDERINGS, Answer
 from consumer.qualify import Scale
+from consumer.settings_llm import TextLimits
 
 __all__ = ["ANSWER_SCHEMA", "UnreadableVerdict", "parse_answer", "system_prompt", "user_prompt"]
 

@@ -7,7 +7,6 @@ import pytest
 from consumer.events import CURRICULUM, MistakeType, ScoreData, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_prompt import (
     ANSWER_SCHEMA,
-    TextLimits,
     UnreadableAnswer,
     clip,
     correction,
@@ -18,6 +17,7 @@ from consumer.generate.anthropic_prompt import (
     user_prompt,
 )
 from consumer.qualify import Scale
+from consumer.settings_llm import TextLimits
 from consumer.validate import contrast_problem
 from tests.unit.factories import score_event
 
