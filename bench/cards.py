@@ -55,7 +55,7 @@ def main(n: int = 1500) -> None:
     from consumer.memoryci import compiled_prompt, submit_all, to_memoryci
 
     events = [_event(r) for r in realistic_events(n, seed=11)]
-    gen, policy = RulesGenerator(Scale(0, 10), 1.0), CardPolicy(0.7, 16_000)
+    gen, policy = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0), CardPolicy(0.7, 16_000)
 
     t0 = time.process_time()
     safe = [safe_event(e) for e in events]

@@ -21,7 +21,7 @@ from consumer.judge.check import PairCheck
 from consumer.judge.curriculum import DifficultyCurriculum
 from consumer.judge.setup import make_check, make_curriculum, restorer
 from consumer.pipeline import Pipeline
-from consumer.qualify import Criteria, Scale
+from consumer.qualify import Criteria
 from consumer.runner import TP, Runner
 from consumer.runner.metadata import OffsetMetadata
 from consumer.selection import Policy, Selector
@@ -69,7 +69,7 @@ def tune_switch_interval() -> None:
 
 def registry_client(s: Settings) -> RegistryClient:
     password = s.schema_registry_password.get_secret_value() if s.schema_registry_password else None
-    return RegistryClient(s.schema_registry_url, s.schema_registry_user, password)
+    return RegistryClient(url=s.schema_registry_url, user=s.schema_registry_user, password=password)
 
 
 def register_schemas(s: Settings, registry: RegistryClient) -> dict[str, int]:
@@ -101,18 +101,20 @@ def make_generator(
     s: Settings, levels: Callable[[MistakeType], int] | None = None
 ) -> ContrastGenerator:
     """``levels``: each mistake type's subtlety level, when a judge's curriculum sets them."""
-    scale = Scale(s.phi_min, s.phi_max)
+    scale = s.scale
     if s.backend == "rules":
         if s.llm_backend == "auto":
             log.warning(
                 "ANTHROPIC_API_KEY is not set: using the embedded rules generator (rules/1); "
                 "set the key, or SELFTAUGHT_LLM_BACKEND=rules to choose this on purpose"
             )
-        return RulesGenerator(scale, s.min_contrast, levels=levels)
+        return RulesGenerator(scale=scale, min_contrast=s.min_contrast, levels=levels)
     try:
         from consumer.generate.anthropic import AnthropicGenerator
     except ImportError as exc:  # pragma: no cover - the module ships with the package
-        raise ConfigError([f"SELFTAUGHT_LLM_BACKEND=anthropic is unavailable: {exc}"]) from exc
+        raise ConfigError(
+            lines=[f"SELFTAUGHT_LLM_BACKEND=anthropic is unavailable: {exc}"]
+        ) from exc
     return AnthropicGenerator.from_settings(s, levels=levels)
 
 
@@ -148,12 +150,10 @@ def make_pipeline(
 ) -> Pipeline:
     """The pure stages for one record, configured from the settings."""
     return Pipeline(
-        decoder=EventDecoder(registry),
-        criteria=Criteria(
-            Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars
-        ),
+        decoder=EventDecoder(source=registry),
+        criteria=Criteria(s.scale, s.min_delta, s.sample_rate, s.max_text_chars),
         generator=generator,
-        encoder=CardEncoder(schema_id),
+        encoder=CardEncoder(schema_id=schema_id),
         policy=card_policy(s),
         min_contrast=s.min_contrast,
         check=check,

@@ -36,7 +36,7 @@ def _purpose_agent() -> Any:
         import purpose_agent.memory as memory  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ConfigError(
-            ["purpose-agent is not installed: pip install 'selftaught-consumer[memoryci]'"]
+            lines=["purpose-agent is not installed: pip install 'selftaught-consumer[memoryci]'"]
         ) from exc
     return memory
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from consumer.errors import ConfigError
 from consumer.kafka_properties import CONSUMER_ONLY, OWNED_KAFKA_KEYS, PRODUCER_ONLY
+from consumer.qualify import Scale
 from consumer.settings_llm import LlmSettings
 
 PREFIX = "SELFTAUGHT_"
@@ -109,6 +110,11 @@ class Settings(LlmSettings, BaseSettings):
         if self.min_contrast > self.phi_max - self.phi_min:
             raise ValueError("SELFTAUGHT_MIN_CONTRAST cannot exceed the width of the Φ scale")
         return self
+
+    @property
+    def scale(self) -> Scale:
+        """The Φ scale, ``phi_min`` to ``phi_max`` (validated at start)."""
+        return Scale(self.phi_min, self.phi_max)
 
     @property
     def backend(self) -> Literal["anthropic", "rules"]:
@@ -240,7 +246,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             where = f"{var}: " if field else ""
             problems.append(f"{where}{err['msg']}{shown}")
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(lines=problems)
     return settings
 
 

@@ -44,13 +44,13 @@ def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:
         def register(self, subject: str, schema_text: str, compatibility: str | None = None) -> int:
             return 1
 
-    decoder = EventDecoder(_Source())
+    decoder = EventDecoder(source=_Source())
     decoder.load(1)
     pipe = Pipeline(
         decoder=decoder,
         criteria=Criteria(Scale(0, 10), 0.5, 1.0, 1_000_000),
-        generator=RulesGenerator(Scale(0, 10), 1.0),
-        encoder=CardEncoder(1),
+        generator=RulesGenerator(scale=Scale(0, 10), min_contrast=1.0),
+        encoder=CardEncoder(schema_id=1),
         policy=CardPolicy(0.7, 16000),
         min_contrast=1.0,
     )

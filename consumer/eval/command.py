@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import fastavro
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from consumer import schemas
+from consumer import app, schemas
 from consumer.codec import RegistryClient, read_header, without_logical_types
 from consumer.errors import AuthFailure, ConfigError, DecodeError, Fatal
 from consumer.eval.critic import Critic, estimate_usd, system_prompt, user_prompt
@@ -72,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
     """Every committed card on ``topic`` up to its end at the start, decoded to our reader
     schema (so version 1 and version 2 cards both read). Unreadable records are skipped."""
-    registry = _registry(s)
+    registry = app.registry_client(s)
     reader = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.MEMORY_CARD)))
     writers: dict[int, Any] = {}
     consumer = Consumer(s.reader_config(f"{s.group_id}-eval-{uuid.uuid4().hex[:8]}"))
@@ -80,7 +80,7 @@ def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
     try:
         meta = consumer.list_topics(topic, timeout=15).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
-            raise ConfigError([f"the cards topic {topic!r} does not exist"])
+            raise ConfigError(lines=[f"the cards topic {topic!r} does not exist"])
         tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
         ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=15)[1] for tp in tps}
         consumer.assign(tps)
@@ -88,7 +88,7 @@ def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
         deadline = time.monotonic() + timeout_s
         while len(done) < len(ends):
             if time.monotonic() > deadline:
-                raise ConfigError([f"reading {topic!r} took longer than {timeout_s:g}s"])
+                raise ConfigError(lines=[f"reading {topic!r} took longer than {timeout_s:g}s"])
             msgs = consumer.consume(500, 0.5)
             for msg in msgs:
                 if msg.error() is not None:
@@ -115,11 +115,6 @@ def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
 
 
 _AVRO_ERRORS = (EOFError, ValueError, IndexError, KeyError, TypeError)
-
-
-def _registry(s: Settings) -> RegistryClient:
-    password = s.schema_registry_password.get_secret_value() if s.schema_registry_password else None
-    return RegistryClient(s.schema_registry_url, s.schema_registry_user, password)
 
 
 def _decode(
@@ -150,12 +145,12 @@ def main(s: Settings, args: argparse.Namespace) -> int:
     """Run the command; prints the report. Exit 0; ``ConfigError`` (exit 2) for a usage
     problem or refused credentials, ``Fatal`` (exit 1) when the topic cannot be read."""
     if args.k < 1 or args.concurrency < 1 or args.max_usd < 0:
-        raise ConfigError(["--k and --concurrency must be at least 1, --max-usd at least 0"])
+        raise ConfigError(lines=["--k and --concurrency must be at least 1, --max-usd at least 0"])
     try:
         from consumer.eval.retrieve import MemoryCIRetriever, retriever
     except ImportError as exc:
         raise ConfigError(
-            [f"selftaught eval needs the eval extra ({exc.name} is missing): "
+            lines=[f"selftaught eval needs the eval extra ({exc.name} is missing): "
              "pip install 'selftaught-consumer[eval]'"]
         ) from exc  # fmt: skip
     topic = args.topic or s.output_topic
@@ -168,7 +163,7 @@ def main(s: Settings, args: argparse.Namespace) -> int:
     try:
         test, memory = split(pairs, args.holdout, args.split)
     except ValueError as exc:
-        raise ConfigError([str(exc)]) from exc
+        raise ConfigError(lines=[str(exc)]) from exc
     shown_from = admissible(memory_cards(memory), test)
     chooser = retriever(args.retrieval, shown_from, k=args.k)
     setup = Setup(
@@ -183,7 +178,7 @@ def main(s: Settings, args: argparse.Namespace) -> int:
         memory_cards=len(shown_from),
         memoryci_rejected=chooser.rejected if isinstance(chooser, MemoryCIRetriever) else None,
     )
-    scale = Scale(s.phi_min, s.phi_max)
+    scale = s.scale
     prices = Prices(
         input=s.llm_price_input_per_mtok,
         output=s.llm_price_output_per_mtok,
@@ -194,13 +189,13 @@ def main(s: Settings, args: argparse.Namespace) -> int:
         return _dry_run(setup, test, chooser, scale, prices)
     if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_BASE_URL")):
         raise ConfigError(
-            ["no Messages API model is reachable: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL "
+            lines=["no Messages API model is reachable: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL "
              "for a local server that speaks the Messages API)"]
         )  # fmt: skip
     try:
         report = asyncio.run(_judge(s, args, setup, test, chooser, scale, prices, model))
     except AuthFailure as exc:
-        raise ConfigError([str(exc)]) from exc
+        raise ConfigError(lines=[str(exc)]) from exc
     if args.json:
         print(json.dumps(to_json(report), indent=1))
     else:

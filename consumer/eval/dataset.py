@@ -48,7 +48,12 @@ _REASONING_V2 = re.compile(r"(?:Correct|Wrong \([a-z_]+\)): Φ after [^,]*?, bec
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """A memory card as the evaluation reads it (either schema version)."""
+    """A memory card as the evaluation reads it (either schema version).
+
+    Not ``events.MemoryCard``, whose fields it repeats: that one is what the service writes
+    (version 2, every field); this one is read back from either version, with only what the
+    evaluation uses and version 2's fields optional (``card_from_record``).
+    """
 
     card_id: str
     pair_id: str

@@ -62,11 +62,18 @@ class SpendMeter:
 
     def __init__(
         self,
+        *,
         cap_usd: float = 0.0,
         window_s: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         first_estimate_usd: float = 0.005,
     ) -> None:
+        """
+        :param cap_usd: the most spent in any window; 0: no cap, the spend is only tracked
+        :param window_s: the rolling window the cap applies to
+        :param clock: monotonic seconds (tests move it instead of waiting)
+        :param first_estimate_usd: what a call is reserved at before any has been priced
+        """
         self.cap_usd = cap_usd
         self.window_s = window_s
         self._clock = clock

@@ -15,7 +15,7 @@ _BIG_DELTA_SHARE: Final = 0.25
 def water_level(demands: Iterable[float], allowance: float) -> float:
     """The max-min fair level: each key gets ``min(demand, level)`` and the shares add up
     to ``allowance`` (infinite when every demand fits)."""
-    return FairLevel(demands).level(allowance)
+    return FairLevel(demands=demands).level(allowance)
 
 
 class FairLevel:
@@ -23,7 +23,8 @@ class FairLevel:
 
     __slots__ = ("_prefix", "_sorted")
 
-    def __init__(self, demands: Iterable[float]) -> None:
+    def __init__(self, *, demands: Iterable[float]) -> None:
+        """:param demands: each key's demand"""
         self._sorted = sorted(demands)
         self._prefix = [0.0]
         for d in self._sorted:

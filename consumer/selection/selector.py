@@ -223,7 +223,7 @@ class Selector:
         demands: dict[str, float] = dict(h.demand)
         for k, before in h.prior.items():
             demands[k] = max(demands.get(k, 0), before * share)
-        h.level = FairLevel(demands.values())
+        h.level = FairLevel(demands=demands.values())
         h.since_refresh = 0
         return h.level.level(allowance)
 

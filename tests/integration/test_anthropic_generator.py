@@ -67,7 +67,7 @@ def generator(fake: FakeAnthropic, **kw: Any) -> AnthropicGenerator:
     kw.setdefault("backoff", FAST)
     kw.setdefault("request_timeout_s", 5.0)
     kw.setdefault("time_budget_s", 20.0)
-    g = AnthropicGenerator(SCALE, 1.0, client=client, model=MODEL, **kw)
+    g = AnthropicGenerator(scale=SCALE, min_contrast=1.0, client=client, model=MODEL, **kw)
     _CLIENTS[g] = client
     return g
 
@@ -204,7 +204,12 @@ def test_connection_errors_are_retried() -> None:
     async def go() -> WrongEvaluation:
         client = sdk_client(5.0, base_url=url, api_key="test-key")
         g = AnthropicGenerator(
-            SCALE, 1.0, client=client, model=MODEL, backoff=FAST, time_budget_s=0.3
+            scale=SCALE,
+            min_contrast=1.0,
+            client=client,
+            model=MODEL,
+            backoff=FAST,
+            time_budget_s=0.3,
         )
         try:
             return await g.generate(score_event())
@@ -597,7 +602,9 @@ def test_the_fake_runs_as_a_process_driven_by_its_control_endpoint() -> None:
 
         async def go() -> WrongEvaluation:
             client = sdk_client(5.0, base_url=base_url, api_key="test-key")
-            g = AnthropicGenerator(SCALE, 1.0, client=client, model=MODEL, backoff=FAST)
+            g = AnthropicGenerator(
+                scale=SCALE, min_contrast=1.0, client=client, model=MODEL, backoff=FAST
+            )
             try:
                 with pytest.raises(AuthFailure):
                     await g.generate(score_event())

@@ -52,10 +52,10 @@ def _produce(
     stack: Stack, topic: str, cards: list[MemoryCard], *, aborted: Sequence[MemoryCard] = ()
 ) -> None:
     """The cards in one committed transaction, ``aborted`` in one that is rolled back."""
-    schema_id = RegistryClient(stack.registry).register(
+    schema_id = RegistryClient(url=stack.registry).register(
         schemas.subject(topic), schemas.text(schemas.MEMORY_CARD)
     )
-    enc = CardEncoder(schema_id)
+    enc = CardEncoder(schema_id=schema_id)
     p = Producer({"bootstrap.servers": stack.bootstrap, "transactional.id": f"t-{topic}"})
     p.init_transactions(30)
     for batch, commit in ((cards, True), (list(aborted), False)):

@@ -54,7 +54,7 @@ def judge_once(fake: FakeAnthropic, event: ScoreEvent | None = None, **kw: Any) 
         client = sdk_client(5.0, base_url=fake.base_url, api_key="test-key")
         kw.setdefault("backoff", FAST)
         kw.setdefault("time_budget_s", 20.0)
-        judge = AnthropicJudge(SCALE, model="judge-test", client=client, **kw)
+        judge = AnthropicJudge(scale=SCALE, model="judge-test", client=client, **kw)
         try:
             return await judge.judge(event or score_event(), WRONG)
         finally:
@@ -115,9 +115,11 @@ def test_past_the_time_budget_the_pair_is_unjudged(fake: FakeAnthropic) -> None:
 def test_the_judge_shares_the_generators_limiter_and_spend(fake: FakeAnthropic) -> None:
     async def go() -> tuple[int, float, float]:
         client = sdk_client(5.0, base_url=fake.base_url, api_key="test-key")
-        gen = AnthropicGenerator(SCALE, 1.0, client=client, model="gen", max_concurrency=3)
+        gen = AnthropicGenerator(
+            scale=SCALE, min_contrast=1.0, client=client, model="gen", max_concurrency=3
+        )
         judge = AnthropicJudge(
-            SCALE,
+            scale=SCALE,
             model="judge",
             client=client,
             limiter=gen.transport.limiter,

@@ -175,8 +175,8 @@ def test_adversarial_text_never_reaches_the_llm_nor_a_card_memoryci_rejects(
     async def go() -> ContrastPair:
         client = sdk_client(5.0, base_url=fake.base_url, api_key="test-key")
         gen = AnthropicGenerator(
-            Scale(0, 10),
-            1.0,
+            scale=Scale(0, 10),
+            min_contrast=1.0,
             client=client,
             model="claude-test",
             backoff=Backoff(base_s=0.01, max_s=0.05),

@@ -26,7 +26,7 @@ class Recording:
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.places: dict[str, float | None] = {}
-        self._rules = RulesGenerator(Scale(0, 10), 1.0)
+        self._rules = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0)
 
     async def generate(self, event: ScoreEvent, place: float | None = None) -> WrongEvaluation:
         self.asked.append(event.event_id)
