@@ -1,6 +1,6 @@
 """Figures for the cards as MemoryCI reads them (bench/README.md, "Cards for MemoryCI").
 
-On the realistic stream of tests/streams.py (six kinds of agents, states carrying e-mail
+On the realistic stream of testkit/streams.py (six kinds of agents, states carrying e-mail
 addresses, home paths, key-like tokens, code and instruction-like text), through the pure
 stages in this process (no Kafka: what is measured is the cards and the redaction):
 
@@ -27,7 +27,7 @@ from consumer.events import ContrastPair, ScoreData, ScoreEvent
 from consumer.generate.rules import PROMPT_VERSION, RulesGenerator
 from consumer.qualify import Scale
 from consumer.redact import safe_event
-from tests.streams import PLANTED, realistic_events
+from testkit.streams import PLANTED, realistic_events
 
 
 def _event(r: dict[str, Any]) -> ScoreEvent:

@@ -18,17 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from testkit.produce import BackgroundProducer, Sent
 from tests.cluster.conftest import Cluster
 from tests.cluster.watch import Watch
 from tests.faults.report import figures
-from tests.integration.harness import (
-    BackgroundProducer,
-    Sent,
-    Service,
-    Topics,
-    check_exactly_once,
-    read_output,
-)
+from tests.integration.harness import Service, Topics, check_exactly_once, read_output
 
 pytestmark = [pytest.mark.faults, pytest.mark.partitions(6)]
 
@@ -69,7 +63,7 @@ def working(
 def finish(cluster: Cluster, t: Topics, services: list[Service], timeout: float = 300) -> float:
     """Wait until the input is committed to its end; restart a dead instance (as Kubernetes
     would) so the checker still runs, and let the scenario judge the exit."""
-    from tests.integration.harness import wait_until_committed
+    from testkit.offsets import wait_until_committed
 
     started = time.monotonic()
     while True:

@@ -17,19 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from testkit.anthropic_server import FakeAnthropic
+from testkit.produce import BackgroundProducer
 from tests.cluster.conftest import Cluster
 from tests.cluster.nemesis import Nemesis, schedule
 from tests.cluster.test_cluster import finish
 from tests.cluster.watch import Watch
-from tests.fakes.anthropic_server import FakeAnthropic
 from tests.faults.report import figures
-from tests.integration.harness import (
-    BackgroundProducer,
-    Service,
-    Topics,
-    check_exactly_once,
-    read_output,
-)
+from tests.integration.harness import Service, Topics, check_exactly_once, read_output
 
 pytestmark = [pytest.mark.faults, pytest.mark.partitions(6)]
 

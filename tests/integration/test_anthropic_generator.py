@@ -28,7 +28,7 @@ from consumer.generate.anthropic_limiter import Backoff
 from consumer.qualify import Scale
 from consumer.settings import load
 from consumer.validate import ensure_contrast
-from tests.fakes.anthropic_server import FakeAnthropic
+from testkit.anthropic_server import FakeAnthropic
 from tests.unit.factories import score_event
 
 SCALE = Scale(0.0, 10.0)
@@ -583,7 +583,7 @@ def test_from_settings_uses_the_sdks_environment(
 
 def test_the_fake_runs_as_a_process_driven_by_its_control_endpoint() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0"],
+        [sys.executable, "-m", "testkit.anthropic_server", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -23,7 +23,7 @@ from consumer import cli, schemas, settings
 from consumer.codec import CardEncoder, RegistryClient
 from consumer.eval import command
 from consumer.events import MemoryCard, MistakeType
-from tests.fakes.anthropic_server import FakeAnthropic
+from testkit.anthropic_server import FakeAnthropic
 from tests.integration.harness import Stack
 from tests.unit.eval_factories import pair_cards, tag
 

@@ -14,16 +14,10 @@ from pathlib import Path
 import pytest
 
 from consumer import app, build, metrics, settings
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.integration.harness import (
-    Service,
-    Stack,
-    Topics,
-    free_port,
-    produce_mixed,
-    read_output,
-    wait_until_committed,
-)
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import wait_until_committed
+from testkit.produce import produce_mixed
+from tests.integration.harness import Service, Stack, Topics, free_port, read_output
 
 pytestmark = pytest.mark.integration
 

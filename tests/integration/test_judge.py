@@ -21,7 +21,7 @@ from consumer.generate.anthropic_limiter import Backoff
 from consumer.judge.anthropic import AnthropicJudge
 from consumer.judge.verdict import Outcome, Verdict
 from consumer.qualify import Scale
-from tests.fakes.anthropic_server import FakeAnthropic
+from testkit.anthropic_server import FakeAnthropic
 from tests.unit.factories import score_event
 
 SCALE = Scale(0.0, 10.0)

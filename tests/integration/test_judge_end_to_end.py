@@ -18,18 +18,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumer.events import CURRICULUM
 from consumer.judge.curriculum import decode
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.integration.harness import (
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    committed,
-    event,
-    read_all,
-    read_output,
-    wait_until_committed,
-)
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import committed, wait_until_committed
+from testkit.produce import EventProducer, event
+from tests.integration.harness import Service, Stack, Topics, read_all, read_output
 
 pytestmark = pytest.mark.integration
 

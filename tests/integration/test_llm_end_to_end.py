@@ -18,20 +18,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.integration.harness import (
-    ROOT,
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    check_exactly_once,
-    committed,
-    event,
-    produce_mixed,
-    read_output,
-    wait_until_committed,
-)
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import committed, wait_until_committed
+from testkit.produce import EventProducer, event, produce_mixed
+from tests.integration.harness import ROOT, Service, Stack, Topics, check_exactly_once, read_output
 
 pytestmark = pytest.mark.integration
 

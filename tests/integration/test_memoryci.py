@@ -21,18 +21,11 @@ from purpose_agent.memory import MemoryStore
 from consumer import schemas
 from consumer.cards import CardPolicy, build_cards
 from consumer.memoryci import compiled_prompt, submit_all, to_memoryci
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.integration.harness import (
-    ROOT,
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    read_all,
-    service_env,
-    wait_until_committed,
-)
-from tests.streams import PLANTED, realistic_events
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import wait_until_committed
+from testkit.produce import EventProducer
+from testkit.streams import PLANTED, realistic_events
+from tests.integration.harness import ROOT, Service, Stack, Topics, read_all, service_env
 from tests.unit.factories import card_record
 from tests.unit.test_redact import PLANTED as UNIT_PLANTED
 from tests.unit.test_redact import _text
