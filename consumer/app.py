@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
 import signal
-import sys
 from collections.abc import Callable, Mapping
 
-from consumer import build, kafka, metrics, schemas
+from consumer import build, kafka, metrics, schemas, tuning
 from consumer.cards import CardPolicy
 from consumer.codec import CardEncoder, EventDecoder, RegistryClient
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
@@ -29,43 +27,6 @@ from consumer.selection.seam import SelectionSeam
 from consumer.settings import Settings, resolve_instance_id
 
 log = logging.getLogger(__name__)
-
-#: Allocations between young collections (CPython's default is 700); see tune_gc.
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def tune_gc() -> None:
-    """Fewer and shorter garbage collections, for a process holding thousands of records.
-
-    With CPython's default thresholds the records, tasks and calls in flight outlive the
-    young generations, so full collections over hundreds of thousands of objects stop the
-    event loop often (the figures are in bench/README.md). What start-up built (modules,
-    classes, clients) is never garbage: frozen, no collection scans it again. A larger young
-    generation lets most per-record objects die by reference count before a collection
-    ever sees them. Cycles are still collected: the SDK's HTTP stack leaves cyclic objects
-    behind each call, and they go in the young collections.
-    """
-    gc.collect()  # nothing that is already garbage gets frozen
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
-
-
-#: How long a thread may hold the GIL while another waits for it (CPython's default: 5 ms).
-SWITCH_INTERVAL_S = 0.0005
-
-
-def tune_switch_interval() -> None:
-    """Hand the GIL over within half a millisecond instead of five.
-
-    The loop keeps reading and finishing records while a transaction commits on a thread
-    (runner/). At full speed the loop always holds the GIL; the commit thread needs it back
-    after the broker answers each of its two calls, and waits up to a switch interval each
-    time: with the default, reading on during a commit gains nothing (bench/README.md has the
-    figures). Idle, or waiting on the LLM, nothing contends for the GIL.
-    """
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
 
 def registry_client(s: Settings) -> RegistryClient:
     password = s.schema_registry_password.get_secret_value() if s.schema_registry_password else None
@@ -225,8 +186,8 @@ async def serve(
     """Run the service until SIGTERM/SIGINT or a fatal error; return the exit code.
 
     ``own_process``: the service is all this process runs (``selftaught run``), so it may
-    tune the process-wide garbage collector once start-up is done (``tune_gc``) and the
-    GIL's switch interval (``tune_switch_interval``).
+    tune the process-wide garbage collector once start-up is done (``tuning.tune_gc``) and
+    the GIL's switch interval (``tuning.tune_switch_interval``).
     """
     health = health or metrics.Health()
     # Signals are handled from the first moment: a pod told to stop while it is still
@@ -317,8 +278,8 @@ async def _serve(
         if on_runner is not None:
             on_runner(runner)
         if own_process:
-            tune_gc()
-            tune_switch_interval()
+            tuning.tune_gc()
+            tuning.tune_switch_interval()
         await runner.run()
     except Fatal as exc:
         log.error("fatal, exiting so the orchestrator restarts us: %s", exc)

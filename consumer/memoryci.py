@@ -108,6 +108,15 @@ class SyncReport:
     rejected: int = 0
     already_held: int = 0
 
+    def count(self, v: Verdict) -> None:
+        self.read += 1
+        if v.status == "already_held":
+            self.already_held += 1
+        elif v.status == "rejected":
+            self.rejected += 1
+        else:
+            self.quarantined += 1
+
 
 def sync(
     s: Settings,
@@ -129,7 +138,6 @@ def sync(
     from confluent_kafka import Consumer, TopicPartition
 
     from consumer import app
-    from consumer.codec import decode_card
 
     store = memory.MemoryStore(persistence_path=store_path)
     registry = app.registry_client(s)
@@ -142,31 +150,14 @@ def sync(
     try:
         consumer.subscribe([s.output_topic])
         while True:
-            records = consumer.consume(500, 1.0)
-            cards = []
-            ends: dict[tuple[str, int], int] = {}
-            for r in records:
-                topic, partition, offset = r.topic(), r.partition(), r.offset()
-                if r.error() is None and topic and partition is not None and offset is not None:
-                    ends[topic, partition] = max(ends.get((topic, partition), -1), offset + 1)
-                value = r.value()
-                if r.error() is not None or value is None:
-                    log.warning("cards topic: %s", r.error() or "a record without a value")
-                    continue
-                cards.append(decode_card(value, registry.schema_text, reader))
+            cards, ends = _read(consumer.consume(500, 1.0), registry.schema_text, reader)
             if not cards:
                 if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                     return report
                 continue
             idle_since = time.monotonic()
             for v in submit_all(store, cards):
-                report.read += 1
-                if v.status == "already_held":
-                    report.already_held += 1
-                elif v.status == "rejected":
-                    report.rejected += 1
-                else:
-                    report.quarantined += 1
+                report.count(v)
                 threats = f" ({', '.join(v.threats)})" if v.threats else ""
                 print_line(f"{v.card_id} {v.kind}: {v.status}{threats}")
             # MemoryStore saves its file on every change: by now this batch is on disk, so
@@ -177,3 +168,24 @@ def sync(
             )
     finally:
         consumer.close()
+
+
+def _read(
+    records: list[Any], schema_text: Callable[[int], str], reader: str
+) -> tuple[list[dict[str, Any]], dict[tuple[str, int], int]]:
+    """The cards among ``records``, and per partition the offset after the last one read
+    (a record that is not a card is logged and passed over)."""
+    from consumer.codec import decode_card
+
+    cards = []
+    ends: dict[tuple[str, int], int] = {}
+    for r in records:
+        topic, partition, offset = r.topic(), r.partition(), r.offset()
+        if r.error() is None and topic and partition is not None and offset is not None:
+            ends[topic, partition] = max(ends.get((topic, partition), -1), offset + 1)
+        value = r.value()
+        if r.error() is not None or value is None:
+            log.warning("cards topic: %s", r.error() or "a record without a value")
+            continue
+        cards.append(decode_card(value, schema_text, reader))
+    return cards, ends

@@ -36,7 +36,7 @@ from consumer.eval.dataset import (
     split,
 )
 from consumer.eval.report import Report, Setup, build, markdown, plot, table, to_json
-from consumer.generate.anthropic_cost import Prices
+from consumer.generate.anthropic_cost import Prices, generator_prices
 from consumer.qualify import Scale
 from consumer.settings import Settings
 
@@ -150,9 +150,11 @@ def main(s: Settings, args: argparse.Namespace) -> int:
         from consumer.eval.retrieve import MemoryCIRetriever, retriever
     except ImportError as exc:
         raise ConfigError(
-            lines=[f"selftaught eval needs the eval extra ({exc.name} is missing): "
-             "pip install 'selftaught-consumer[eval]'"]
-        ) from exc  # fmt: skip
+            lines=[
+                f"selftaught eval needs the eval extra ({exc.name} is missing): "
+                "pip install 'selftaught-consumer[eval]'"
+            ]
+        ) from exc
     topic = args.topic or s.output_topic
     model = args.model or s.anthropic_model
     try:
@@ -178,24 +180,26 @@ def main(s: Settings, args: argparse.Namespace) -> int:
         memory_cards=len(shown_from),
         memoryci_rejected=chooser.rejected if isinstance(chooser, MemoryCIRetriever) else None,
     )
-    scale = s.scale
-    prices = Prices(
-        input=s.llm_price_input_per_mtok,
-        output=s.llm_price_output_per_mtok,
-        cache_read=s.llm_price_cache_read_per_mtok,
-        cache_write=s.llm_price_cache_write_per_mtok,
-    )
+    scale, prices = s.scale, generator_prices(s)
     if args.dry_run:
         return _dry_run(setup, test, chooser, scale, prices)
     if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_BASE_URL")):
         raise ConfigError(
-            lines=["no Messages API model is reachable: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL "
-             "for a local server that speaks the Messages API)"]
-        )  # fmt: skip
+            lines=[
+                "no Messages API model is reachable: set ANTHROPIC_API_KEY (or "
+                "ANTHROPIC_BASE_URL for a local server that speaks the Messages API)"
+            ]
+        )
     try:
         report = asyncio.run(_judge(s, args, setup, test, chooser, scale, prices, model))
     except AuthFailure as exc:
         raise ConfigError(lines=[str(exc)]) from exc
+    _write(report, args)
+    return 0
+
+
+def _write(report: Report, args: argparse.Namespace) -> None:
+    """The report on stdout (a table, or JSON), and in the files asked for."""
     if args.json:
         print(json.dumps(to_json(report), indent=1))
     else:
@@ -205,7 +209,6 @@ def main(s: Settings, args: argparse.Namespace) -> int:
             f.write(markdown(report))
     if args.plot:
         plot(report, args.plot)
-    return 0
 
 
 async def _judge(

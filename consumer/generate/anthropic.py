@@ -27,7 +27,7 @@ from consumer import metrics as m
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
-from consumer.generate.anthropic_cost import Prices, SpendMeter
+from consumer.generate.anthropic_cost import Prices, SpendMeter, generator_prices
 from consumer.generate.anthropic_curriculum import Curriculum, feasible
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
 from consumer.generate.anthropic_prompt import (
@@ -193,12 +193,7 @@ class AnthropicGenerator:
             time_budget_s=s.llm_time_budget_s,
             max_concurrency=s.llm_max_concurrency,
             min_concurrency=s.llm_min_concurrency,
-            prices=Prices(
-                input=s.llm_price_input_per_mtok,
-                output=s.llm_price_output_per_mtok,
-                cache_read=s.llm_price_cache_read_per_mtok,
-                cache_write=s.llm_price_cache_write_per_mtok,
-            ),
+            prices=generator_prices(s),
             spend_cap_usd_per_hour=s.llm_spend_cap_usd_per_hour,
             levels=levels,
         )

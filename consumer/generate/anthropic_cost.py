@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consumer.settings_llm import LlmSettings
+
 
 @dataclass(frozen=True, slots=True)
 class Prices:
@@ -21,6 +23,17 @@ class Prices:
     output: float = 15.0
     cache_read: float = 0.30
     cache_write: float = 3.75
+
+
+def generator_prices(s: LlmSettings) -> Prices:
+    """The generator's model's prices, as the settings give them (the eval's critic, on the
+    same model by default, is priced alike)."""
+    return Prices(
+        input=s.llm_price_input_per_mtok,
+        output=s.llm_price_output_per_mtok,
+        cache_read=s.llm_price_cache_read_per_mtok,
+        cache_write=s.llm_price_cache_write_per_mtok,
+    )
 
 
 @dataclass(frozen=True, slots=True)
