@@ -52,12 +52,17 @@ def working(
     try:
         yield services, watch, producing
     finally:
-        try:
-            watch.stop()
-        finally:
-            for s in services:  # never left running, whatever failed
-                if s.proc is not None and s.proc.poll() is None:
-                    s.stop()
+        stop(watch, services)
+
+
+def stop(watch: Watch, services: list[Service]) -> None:
+    """The watch, then every instance still running: none is left running, whatever failed."""
+    try:
+        watch.stop()
+    finally:
+        for s in services:
+            if s.proc is not None and s.proc.poll() is None:
+                s.stop()
 
 
 def finish(cluster: Cluster, t: Topics, services: list[Service], timeout: float = 300) -> float:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anthropic
@@ -24,30 +24,16 @@ from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate import ContrastGenerator
 from consumer.generate.anthropic import AnthropicGenerator, sdk_client
 from consumer.generate.anthropic_cost import Prices
-from consumer.generate.anthropic_limiter import Backoff
 from consumer.qualify import Scale
 from consumer.settings import load
 from consumer.validate import ensure_contrast
 from testkit.anthropic_server import FakeAnthropic
+from tests.integration.llm import FAST
 from tests.unit.factories import score_event
 
 SCALE = Scale(0.0, 10.0)
 MODEL = "claude-test"
-FAST = Backoff(base_s=0.01, max_s=0.05)
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeAnthropic) -> Iterator[FakeAnthropic]:
-    server.reset()
-    yield server
-    server.reset()
 
 
 def run(make: Callable[[], Awaitable[T]]) -> T:

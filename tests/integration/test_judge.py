@@ -9,40 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client import REGISTRY
 
 from consumer.events import MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic import AnthropicGenerator, sdk_client
-from consumer.generate.anthropic_limiter import Backoff
 from consumer.judge.anthropic import AnthropicJudge
 from consumer.judge.verdict import Outcome, Verdict
 from consumer.qualify import Scale
 from testkit.anthropic_server import FakeAnthropic
+from tests.integration.llm import FAST
 from tests.unit.factories import score_event
 
 SCALE = Scale(0.0, 10.0)
-FAST = Backoff(base_s=0.01, max_s=0.05)
 # The fake knows the wrong evaluation by the mark it writes on its own answers.
 WRONG = WrongEvaluation(
     9.0, "(fake sycophancy) The step clearly deserves 9.", MistakeType.SYCOPHANCY
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeAnthropic) -> Iterator[FakeAnthropic]:
-    server.reset()
-    yield server
-    server.reset()
 
 
 def metric(name: str, **labels: str) -> float:

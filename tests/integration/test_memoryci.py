@@ -26,6 +26,7 @@ from testkit.offsets import wait_until_committed
 from testkit.produce import EventProducer
 from testkit.streams import PLANTED, realistic_events
 from tests.integration.harness import ROOT, Service, Stack, Topics, read_all, service_env
+from tests.integration.llm import llm_env
 from tests.unit.factories import card_record
 from tests.unit.test_redact import PLANTED as UNIT_PLANTED
 from tests.unit.test_redact import _text
@@ -126,12 +127,7 @@ def test_llm_cards_pass_memoryci_and_no_request_carries_planted_text(
         topics,
         tmp_path,
         instance_id="llm-ci",
-        env={
-            "SELFTAUGHT_LLM_BACKEND": "anthropic",
-            "ANTHROPIC_API_KEY": "sk-ant-test-0123456789",
-            "ANTHROPIC_BASE_URL": fake.base_url,
-            "SELFTAUGHT_ANTHROPIC_MODEL": "claude-test",
-        },
+        env=llm_env(fake, "claude-test"),
     ).start()
     try:
         wait_until_committed(stack, topics, timeout=240, services=[service])
