@@ -76,7 +76,11 @@ class Card:
 
 
 def card_from_record(r: Mapping[str, Any]) -> Card:
-    """A decoded card record (a dict, version 1 or 2 fields) as a ``Card``."""
+    """A decoded card record (a dict, version 1 or 2 fields) as a ``Card``.
+
+    The same field-by-field shape as the codec's ``_to_event``, for another record: the
+    codec's reads events on the hot path, this one cards of either version for the eval.
+    """
     scope = r.get("scope")
     return Card(
         card_id=r["card_id"],
