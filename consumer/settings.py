@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     # The estimated Jaccard similarity of two situations' normalised states (same purpose
     # and action) at which the later is a duplicate; measured in bench/README.md.
     duplicate_similarity: float = Field(0.7, gt=0, le=1, allow_inf_nan=False)
-    # Situations remembered per instance: ~96 bytes each (20 MB at the default), and
+    # Situations remembered per instance: ~84 bytes each (17 MB at the default), and
     # forgotten after this much event time.
     situation_memory: int = Field(200_000, ge=1, le=10_000_000)
     situation_max_age_s: float = Field(86_400.0, gt=0, allow_inf_nan=False)

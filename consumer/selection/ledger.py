@@ -70,6 +70,7 @@ class Ledger:
         """:param budget: the group's pairs per hour of event time."""
         self._budget = budget
         self._parts: dict[TP, _Partition] = {}
+        self._held = 0  # the partitions' shares, asked for every event
         self._newest = 0  # the newest hour seen
 
     def assign(self, tp: TP, metadata: str | None, partitions: int) -> None:
@@ -77,21 +78,27 @@ class Ledger:
         spent = decode(metadata)
         self._newest = max(self._newest, *spent, 0)
         self._parts[tp] = _Partition(partition_budget(self._budget, tp[1], partitions), spent)
+        self._reshare()
 
     def resize(self, partitions: int) -> None:
         """The input topic now has ``partitions`` partitions: every share changes."""
         for (_, p), part in self._parts.items():
             part.budget = partition_budget(self._budget, p, partitions)
+        self._reshare()
 
     def revoke(self, tp: TP) -> None:
         self._parts.pop(tp, None)
+        self._reshare()
+
+    def _reshare(self) -> None:
+        self._held = sum(part.budget for part in self._parts.values())
 
     def held(self) -> list[TP]:
         return list(self._parts)
 
     def budget(self) -> int:
         """This instance's pairs per hour: its partitions' shares."""
-        return sum(part.budget for part in self._parts.values())
+        return self._held
 
     def spent(self, hour: int) -> int:
         """What this instance's partitions have spent of ``hour``."""
