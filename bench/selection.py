@@ -26,10 +26,10 @@ from collections import Counter
 from typing import Any
 
 from consumer.events import ScoreData, ScoreEvent
-from consumer.qualify import in_sample
 from consumer.selection import HOUR_MS, Policy, Selector
 from consumer.selection.memory import SituationMemory
 from consumer.selection.situation import shingles
+from consumer.stages.qualify import in_sample
 
 PURPOSES = 30
 TEMPLATES = 2000

@@ -17,16 +17,16 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from consumer.cards import CALIBRATION, CardPolicy, build_cards
-from consumer.codec import CardEncoder, EventDecoder, read_header
 from consumer.errors import BadRecord, RegistryUnavailable
 from consumer.events import ContrastPair, ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate import ContrastGenerator, ImmediateGenerator
 from consumer.judge.check import PairCheck, disputed_record
-from consumer.qualify import Criteria, Skip, qualify
 from consumer.redact import safe_event, unsafe
 from consumer.selection import Selector, Unselected, Wait
-from consumer.validate import ensure_contrast
+from consumer.stages.cards import CALIBRATION, CardPolicy, build_cards
+from consumer.stages.qualify import Criteria, Skip, qualify
+from consumer.stages.validate import ensure_contrast
+from consumer.wire.codec import CardEncoder, EventDecoder, read_header
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 import fastavro
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from consumer import schemas
-from consumer.codec import RegistryClient, read_header, without_logical_types
 from consumer.errors import AuthFailure, ConfigError, DecodeError, Fatal
 from consumer.eval.critic import Critic, estimate_usd, system_prompt, user_prompt
 from consumer.eval.dataset import (
@@ -37,8 +35,10 @@ from consumer.eval.dataset import (
 )
 from consumer.eval.report import Report, Setup, build, markdown, plot, table, to_json
 from consumer.generate.anthropic_cost import Prices
-from consumer.qualify import Scale
 from consumer.settings import Settings
+from consumer.stages.qualify import Scale
+from consumer.wire import schemas
+from consumer.wire.codec import RegistryClient, read_header, without_logical_types
 
 if TYPE_CHECKING:
     from consumer.eval.retrieve import Retriever

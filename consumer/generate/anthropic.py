@@ -23,7 +23,6 @@ from typing import Any
 import anthropic
 from anthropic.types import MessageParam
 
-from consumer import metrics as m
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
@@ -39,10 +38,11 @@ from consumer.generate.anthropic_prompt import (
 )
 from consumer.generate.anthropic_transport import Reply, Transport
 from consumer.generate.subtlety import subtlety_request
-from consumer.qualify import Scale
+from consumer.observe import metrics as m
 from consumer.redact import safe_wrong
 from consumer.settings import Settings
-from consumer.validate import contrast_problem
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import contrast_problem
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 _LIMITS, _BACKOFF, _PRICES = TextLimits(), Backoff(), Prices()

@@ -16,7 +16,6 @@ from typing import Final
 import anthropic
 from anthropic.types import MessageParam
 
-from consumer import metrics as m
 from consumer.errors import GenerationFailed
 from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic import sdk_client
@@ -32,8 +31,9 @@ from consumer.judge.prompt import (
     user_prompt,
 )
 from consumer.judge.verdict import ORDERINGS, Answer, Verdict, combine, unjudged
-from consumer.qualify import Scale
+from consumer.observe import metrics as m
 from consumer.settings import Settings
+from consumer.stages.qualify import Scale
 
 __all__ = ["DEFAULT_JUDGE_MODEL", "JUDGE_PRICES", "AnthropicJudge"]
 

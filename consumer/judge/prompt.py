@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_prompt import TextLimits, clip
 from consumer.judge.verdict import ORDERINGS, Answer
-from consumer.qualify import Scale
+from consumer.stages.qualify import Scale
 
 __all__ = ["ANSWER_SCHEMA", "UnreadableVerdict", "parse_answer", "system_prompt", "user_prompt"]
 

@@ -23,9 +23,9 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from consumer.errors import AuthFailure, Fatal
 from consumer.events import SourceRef
-from consumer.health import Health
-from consumer.kafka import ClientErrors, to_ref
+from consumer.observe.health import Health
 from consumer.pipeline import DeadLetter, Disputed, Outcome, Pending, Pipeline, Produced, Skipped
+from consumer.runner.kafka import ClientErrors, to_ref
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.rebalance import Rebalance
@@ -81,7 +81,7 @@ class Runner:
         :param client_errors: the clients' error callback, read for refused credentials
         :param offset_note: state committed with every transaction's offsets, as a section
             of each partition's offset metadata (the difficulty curriculum's levels;
-            consumer/offset_notes.py)
+            consumer/wire/offset_notes.py)
         :param on_assigned_notes: given the offset metadata committed for partitions as they
             are assigned, so that state follows its partitions across restarts and rebalances
         :param new_producer: makes a producer like ``producer`` (the same transactional.id),

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
-from consumer import metrics as m
 from consumer.errors import Fatal
-from consumer.health import Health
+from consumer.observe import metrics as m
+from consumer.observe.health import Health
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.status import Status

@@ -26,16 +26,16 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
-from consumer import metrics as m
-from consumer import offset_notes
 from consumer.errors import Fatal
-from consumer.health import Health
-from consumer.kafka import ClientErrors, dead_letter_headers, kafka_error
+from consumer.observe import metrics as m
+from consumer.observe.health import Health
 from consumer.pipeline import DeadLetter, Disputed, Produced
+from consumer.runner.kafka import ClientErrors, dead_letter_headers, kafka_error
 from consumer.runner.status import Status
 from consumer.runner.threads import off_loop, on_thread
 from consumer.runner.window import Batch, Entry
 from consumer.selection.seam import SelectionSeam
+from consumer.wire import offset_notes
 
 __all__ = [
     "ABORTS_BEFORE_REWIND",
@@ -284,7 +284,7 @@ class Transaction:
     def _offsets(self, batch: Batch) -> list[TopicPartition]:
         """The batch's offsets, each with its partition's metadata: the pair budget's
         spending (consumer/selection/ledger.py) and the curriculum's levels
-        (consumer/judge/curriculum.py), each its own section (consumer/offset_notes.py), in
+        (consumer/judge/curriculum.py), each its own section (consumer/wire/offset_notes.py), in
         the same transaction as the outcomes they count. Built on the loop, which owns both."""
         note = self._offset_note() if self._offset_note is not None else None
         offsets = []

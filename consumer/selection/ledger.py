@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-from consumer import offset_notes
+from consumer.wire import offset_notes
 
 __all__ = ["HOUR_MS", "KEEP_HOURS", "TAG", "Ledger", "decode", "encode", "partition_budget"]
 
@@ -23,7 +23,7 @@ HOUR_MS: Final = 3_600_000
 #: Hours of event time kept per partition; an event older than the newest kept hour by
 #: this many is late: its hour's spending is no longer known, so nothing is spent on it.
 KEEP_HOURS: Final = 4
-#: How the budget's section of a partition's offset metadata starts (consumer/offset_notes.py).
+#: How the budget's section of a partition's offset metadata starts (consumer/wire/offset_notes.py).
 TAG: Final = "selftaught.budget/1 "
 
 TP = tuple[str, int]

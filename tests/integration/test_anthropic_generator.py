@@ -25,9 +25,9 @@ from consumer.generate import ContrastGenerator
 from consumer.generate.anthropic import AnthropicGenerator, sdk_client
 from consumer.generate.anthropic_cost import Prices
 from consumer.generate.anthropic_limiter import Backoff
-from consumer.qualify import Scale
 from consumer.settings import load
-from consumer.validate import ensure_contrast
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import ensure_contrast
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.unit.factories import score_event
 

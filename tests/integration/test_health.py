@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from consumer import app, build, metrics, settings
+from consumer import build, settings
+from consumer.commands import app
+from consumer.observe import metrics
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.integration.harness import (
     Service,

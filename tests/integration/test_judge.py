@@ -20,7 +20,7 @@ from consumer.generate.anthropic import AnthropicGenerator, sdk_client
 from consumer.generate.anthropic_limiter import Backoff
 from consumer.judge.anthropic import AnthropicJudge
 from consumer.judge.verdict import Outcome, Verdict
-from consumer.qualify import Scale
+from consumer.stages.qualify import Scale
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.unit.factories import score_event
 

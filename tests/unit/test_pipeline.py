@@ -4,12 +4,12 @@ import json
 import math
 import random
 
-from consumer import schemas
-from consumer.codec import decode_card
 from consumer.events import ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate.rules import RulesGenerator
 from consumer.pipeline import DeadLetter, FairPlaces, Pipeline, Produced, Skipped
-from consumer.qualify import Scale, Skip
+from consumer.stages.qualify import Scale, Skip
+from consumer.wire import schemas
+from consumer.wire.codec import decode_card
 from tests.unit.factories import avro, event_record, pipeline
 
 TRACE = json.loads(schemas.text(schemas.TRACE_EVENT))

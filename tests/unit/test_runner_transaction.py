@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from consumer.errors import Fatal
-from consumer.metrics import Health
+from consumer.observe.metrics import Health
 from consumer.runner import transaction as txn_module
 from consumer.runner.status import Status
 from consumer.runner.transaction import Abort, Committing, Transaction, classify

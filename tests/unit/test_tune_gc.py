@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
     """
     import gc, json, sys, weakref
-    from consumer import app
+    from consumer.commands import app
 
     before = gc.get_threshold()
     app.tune_gc()

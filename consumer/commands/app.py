@@ -10,20 +10,22 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 
-from consumer import build, kafka, metrics, schemas
-from consumer.cards import CardPolicy
-from consumer.codec import CardEncoder, EventDecoder, RegistryClient
+from consumer import build
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
 from consumer.events import MistakeType
 from consumer.generate import ContrastGenerator
 from consumer.generate.rules import RulesGenerator
 from consumer.judge.setup import make_check, make_curriculum, restorer
+from consumer.observe import metrics
 from consumer.pipeline import Pipeline
-from consumer.qualify import Criteria, Scale
-from consumer.runner import TP, Runner
+from consumer.runner import TP, Runner, kafka
 from consumer.selection import Policy, Selector
 from consumer.selection.seam import SelectionSeam
 from consumer.settings import Settings, resolve_instance_id
+from consumer.stages.cards import CardPolicy
+from consumer.stages.qualify import Criteria, Scale
+from consumer.wire import schemas
+from consumer.wire.codec import CardEncoder, EventDecoder, RegistryClient
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ import asyncio
 import os
 import sys
 
-from consumer import logs, settings
+from consumer import settings
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
+from consumer.observe import logs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,22 +67,22 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(s.log_format, s.log_level, secrets, stream)
     try:
         if args.command == "run":
-            from consumer import app
+            from consumer.commands import app
 
             return asyncio.run(app.serve(s, os.environ, own_process=True))
         if args.command == "demo":
-            from consumer import demo
+            from consumer.commands import demo
 
             return demo.main(s, timeout_s=args.timeout)
         if args.command == "schemas":
-            from consumer import app
+            from consumer.commands import app
 
             ids = app.register_schemas(s, app.registry_client(s))
             for subject, schema_id in ids.items():
                 print(f"{subject}: schema id {schema_id}")
             return 0
         if args.command == "memoryci":
-            from consumer import memoryci
+            from consumer.commands import memoryci
 
             report = memoryci.sync(s, args.store, idle_exit_s=args.idle_exit or None)
             print(
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         if args.command == "dlq":
-            from consumer import dlq
+            from consumer.commands import dlq
 
             return dlq.replay(
                 s,

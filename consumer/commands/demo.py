@@ -20,12 +20,14 @@ import fastavro
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from consumer import app, kafka, metrics, schemas
-from consumer.codec import MAGIC, RegistryClient, decode_card, without_logical_types
+from consumer.commands import app
 from consumer.errors import RegistryUnavailable
-from consumer.runner import TP, Runner
+from consumer.observe import metrics
+from consumer.runner import TP, Runner, kafka
 from consumer.selection import Unselected
 from consumer.settings import Settings
+from consumer.wire import schemas
+from consumer.wire.codec import MAGIC, RegistryClient, decode_card, without_logical_types
 
 START_HINT = "start the local stack with:  bash deploy/local/stack.sh up"
 POISON = b"this is not an Avro record"
@@ -255,7 +257,7 @@ def _print_memoryci(cards: list[dict[str, Any]]) -> None:
     except ImportError:
         print("\nMemoryCI: pip install 'selftaught-consumer[memoryci]' to see what it does")
         return
-    from consumer import memoryci
+    from consumer.commands import memoryci
 
     store = MemoryStore()  # in memory: the demo leaves nothing behind
     verdicts = memoryci.submit_all(store, cards)

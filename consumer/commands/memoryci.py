@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from consumer import schemas
 from consumer.errors import ConfigError
 from consumer.settings import Settings
+from consumer.wire import schemas
 
 if TYPE_CHECKING:  # the optional extra: imported where used
     from purpose_agent.memory import MemoryCard as CiCard  # type: ignore[import-untyped]
@@ -128,8 +128,8 @@ def sync(
     memory = _purpose_agent()
     from confluent_kafka import Consumer, TopicPartition
 
-    from consumer import app
-    from consumer.codec import decode_card
+    from consumer.commands import app
+    from consumer.wire.codec import decode_card
 
     store = memory.MemoryStore(persistence_path=store_path)
     registry = app.registry_client(s)

@@ -2,16 +2,16 @@
 
 Names are prefixed ``selftaught_``, in base units, and their labels are bounded sets (no ids
 or free text). What /healthz and /readyz report, and the HTTP server, are in
-``consumer.health``; the batch histogram in ``consumer.histogram``. Both are importable from
-here too.
+``consumer.observe.health``; the batch histogram in ``consumer.observe.histogram``. Both are
+importable from here too.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
-from consumer.health import READY, Health, serve
-from consumer.histogram import BatchHistogram
+from consumer.observe.health import READY, Health, serve
+from consumer.observe.histogram import BatchHistogram
 from consumer.redact import KINDS
 
 __all__ = [
