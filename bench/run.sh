@@ -25,7 +25,11 @@ if [ "$BENCH_BROKERS" = 1 ]; then
 else
   export SELFTAUGHT_STACK_DIR="${SELFTAUGHT_STACK_DIR:-/tmp/benchstack-${BENCH_BROKERS}brokers}"
 fi
-PY="${PYTHON:-python3}"
+# The project's virtualenv with its test tools (as the test command makes it), and py-spy for
+# the profile section (pinned: its output format is what bench/profile.py reads).
+source "$ROOT/deploy/local/env.sh" test
+PY="$VENV/bin/python"
+[ -x "$VENV/bin/py-spy" ] || "$VENV/bin/pip" install -q "py-spy==0.4.1"
 stack() { bash "$ROOT/deploy/local/stack.sh" --brokers "$BENCH_BROKERS" "$@"; }
 
 started=0
@@ -48,7 +52,6 @@ export BENCH_BOOTSTRAP="${BENCH_BOOTSTRAP:-$(stack bootstrap)}"
 # BENCH_BUILD=python measures the checkout as it is, pure Python.
 if [ "${BENCH_BUILD:-compiled}" = compiled ]; then
   run_root="$(bash "$ROOT/deploy/local/compiled.sh" "$ROOT/build/bench-compiled")"
-  PY="${SELFTAUGHT_VENV:-$ROOT/.venv}/bin/python"  # the interpreter it was compiled for
 else
   run_root="$ROOT"
 fi
