@@ -22,11 +22,11 @@ import time
 from statistics import mean
 from typing import Any
 
-from consumer.cards import CardPolicy, build_cards
 from consumer.events import ContrastPair, ScoreData, ScoreEvent
 from consumer.generate.rules import PROMPT_VERSION, RulesGenerator
-from consumer.qualify import Scale
 from consumer.redact import safe_event
+from consumer.stages.cards import CardPolicy, build_cards
+from consumer.stages.qualify import Scale
 from testkit.streams import PLANTED, realistic_events
 
 
@@ -52,7 +52,7 @@ def main(n: int = 1500) -> None:
     from purpose_agent.immune import scan_memory
     from purpose_agent.memory import MemoryStore
 
-    from consumer.memoryci import compiled_prompt, submit_all, to_memoryci
+    from consumer.commands.memoryci import compiled_prompt, submit_all, to_memoryci
 
     events = [_event(r) for r in realistic_events(n, seed=11)]
     gen, policy = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0), CardPolicy(0.7, 16_000)

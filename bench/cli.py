@@ -3,8 +3,9 @@
 Runs against the local stack (``bench/run.sh`` starts one on the benchmark's own ports if
 none answers). The stack is chosen with ``BENCH_BOOTSTRAP`` and ``BENCH_REGISTRY``, else the
 ports ``KAFKA_PORT`` / ``REGISTRY_PORT`` as deploy/local/stack.sh reads them, else 39092 and
-38081. Prints a table and writes the same figures to bench/results/latest.json (and a
-time-stamped copy).
+38081; ``BENCH_BROKERS`` is how many Kafka nodes the local stack has (stack.sh ``--brokers``,
+default 1), and when it is set a cluster that answers with another count is refused. Prints a table and
+writes the same figures to bench/results/latest.json (and a time-stamped copy).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from bench import lift, machine, report, scenarios
 from bench.procs import FakeLLM
-from testkit.stack import Stack
+from testkit.stack import Stack, local_bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 # bench/run.sh runs from a compiled copy and keeps the results in the checkout.
@@ -29,9 +30,13 @@ RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")
 SECTIONS = ("throughput", "profile", "llm", "latency", "memory", "scale_out", "eval")
 
 
+def _brokers() -> int:
+    return int(os.environ.get("BENCH_BROKERS") or 1)
+
+
 def _stack() -> Stack:
-    bootstrap = os.environ.get("BENCH_BOOTSTRAP") or (
-        f"127.0.0.1:{os.environ.get('KAFKA_PORT', '39092')}"
+    bootstrap = os.environ.get("BENCH_BOOTSTRAP") or local_bootstrap(
+        int(os.environ.get("KAFKA_PORT", "39092")), _brokers()
     )
     registry = os.environ.get("BENCH_REGISTRY") or (
         f"http://127.0.0.1:{os.environ.get('REGISTRY_PORT', '38081')}/apis/ccompat/v7"
@@ -39,14 +44,20 @@ def _stack() -> Stack:
     return Stack(bootstrap, registry)
 
 
-def _check_stack(stack: Stack) -> None:
+def _check_stack(stack: Stack) -> dict[str, Any]:
+    """The cluster's description (machine.cluster); raises if the stack does not answer, or
+    has another number of brokers than BENCH_BROKERS asks for."""
     import urllib.request
 
-    from confluent_kafka.admin import AdminClient
-
-    AdminClient({"bootstrap.servers": stack.bootstrap}).list_topics(timeout=10)
+    kafka = machine.cluster(stack.bootstrap)
+    if os.environ.get("BENCH_BROKERS") and kafka["brokers"] != _brokers():
+        raise RuntimeError(
+            f"BENCH_BROKERS={_brokers()}, but the cluster at {stack.bootstrap} has "
+            f"{kafka['brokers']} broker(s)"
+        )
     with urllib.request.urlopen(stack.registry + "/subjects", timeout=10) as r:
         r.read()
+    return kafka
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,12 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stack = _stack()
     try:
-        _check_stack(stack)
+        kafka = _check_stack(stack)
     except Exception as exc:
         print(
-            f"no stack answers at {stack.bootstrap} / {stack.registry}: {exc}\n"
-            "start one with: bash bench/run.sh (or KAFKA_PORT=39092 KAFKA_CONTROLLER_PORT=39093 "
-            "REGISTRY_PORT=38081 SELFTAUGHT_STACK_DIR=/tmp/benchstack bash deploy/local/stack.sh up)"
+            f"no usable stack at {stack.bootstrap} / {stack.registry}: {exc}\n"
+            "start one with: bash bench/run.sh (BENCH_BROKERS=3 for a three-broker cluster; or "
+            "KAFKA_PORT=39092 KAFKA_CONTROLLER_PORT=39093 REGISTRY_PORT=38081 "
+            "SELFTAUGHT_STACK_DIR=/tmp/benchstack bash deploy/local/stack.sh up)"
         )
         return 2
 
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else "default",
         "label": args.label,
         "stack": {"bootstrap": stack.bootstrap, "registry": stack.registry},
-        "machine": machine.describe(),
+        "machine": {**machine.describe(), "kafka": kafka},
         "sizes": ctx.sizes.__dict__,
         "sections": wanted,
     }

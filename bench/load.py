@@ -28,7 +28,7 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from consumer.codec import without_logical_types
+from consumer.wire.codec import without_logical_types
 from testkit.stack import Stack, Topics
 
 ROOT = Path(__file__).resolve().parents[1]

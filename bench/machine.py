@@ -80,6 +80,22 @@ def describe() -> dict[str, Any]:
     }
 
 
+def cluster(bootstrap: str) -> dict[str, Any]:
+    """The Kafka cluster the benchmark ran on: how many brokers answer, and what a topic made
+    without settings of its own gets (every topic the benchmark makes is made so)."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    brokers = sorted(admin.list_topics(timeout=10).brokers)
+    res = ConfigResource(ResourceType.BROKER, str(brokers[0]))
+    configs = admin.describe_configs([res])[res].result(timeout=10)
+    return {
+        "brokers": len(brokers),
+        "replication_factor": int(configs["default.replication.factor"].value),
+        "min_insync_replicas": int(configs["min.insync.replicas"].value),
+    }
+
+
 def _cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()

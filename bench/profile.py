@@ -150,7 +150,7 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
             return "idle"
         return None
     mod = path.rsplit("/consumer/", 1)[1]
-    if mod == "codec.py":
+    if mod == "wire/codec.py":
         if name in (
             "EventDecoder.decode",
             "_to_event",
@@ -161,19 +161,19 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
             return "decode"
         if name in ("CardEncoder.encode", "encode"):
             return "encode"
-    if mod == "avro.py":
+    if mod == "wire/avro.py":
         # By the function itself: sampling without pausing the process sometimes reads a
         # torn stack whose outer frames are stale, but the innermost frame is right.
         return "decode" if name.startswith("read_") else "encode"
-    if mod == "qualify.py":
+    if mod == "stages/qualify.py":
         return "validate"
-    if mod == "validate.py":
+    if mod == "stages/validate.py":
         return "validate"
     if mod.startswith("generate/"):
         return "generate"
-    if mod == "cards.py":
+    if mod == "stages/cards.py":
         return "cards"
-    if mod == "kafka.py" and name == "to_ref":
+    if mod == "runner/kafka.py" and name == "to_ref":
         return "poll"
     if mod == "pipeline.py":
         stmt = statement(path, line)
@@ -190,7 +190,7 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
         return None
     if mod.startswith("runner/"):
         return _runner_stage(mod, name, path, line)
-    if mod == "metrics.py":
+    if mod == "observe/metrics.py":
         return None  # counted where it is called from
     return None
 

@@ -15,6 +15,15 @@ from bench.report_sections import (
 )
 
 
+def cluster_line(kafka: dict[str, Any]) -> str:
+    """How many brokers the figures were measured on, and how its topics were replicated."""
+    n = kafka["brokers"]
+    return (
+        f"{n} broker{'s' if n != 1 else ''} on this machine, topics at replication factor "
+        f"{kafka['replication_factor']}, min.insync.replicas {kafka['min_insync_replicas']}"
+    )
+
+
 def render(res: dict[str, Any]) -> str:
     out: list[str] = []
     m = res.get("machine", {})
@@ -28,6 +37,9 @@ def render(res: dict[str, Any]) -> str:
         f"hot path compiled {m.get('compiled_hot_modules', '?')} (mypyc), "
         f"git {m.get('git_head')}{' + local changes to consumer/' if m.get('consumer_changes') else ''}"
     )
+    kafka = m.get("kafka")
+    if kafka:
+        out.append(f"kafka: {cluster_line(kafka)}")
     acct = res.get("cpu_accounting") or {}
     if acct:
         others = ", ".join(f"{o['what']} {o['cpu_s']}s" for o in acct.get("top_others", [])[:4])

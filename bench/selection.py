@@ -26,12 +26,13 @@ from collections import Counter
 from typing import Any
 
 from bench.selection_stream import HOURS, T0, VOCAB, make_stream, record
-from consumer.qualify import in_sample
 from consumer.selection import HOUR_MS, Policy, Selector
 from consumer.selection.memory import SituationMemory
 from consumer.selection.situation import shingles
+from consumer.stages.qualify import in_sample
 
 BUDGET_SHARE = 0.02
+_LOW64 = (1 << 64) - 1
 
 
 def scenario(n: int) -> dict[str, Any]:
@@ -108,7 +109,7 @@ def memory_at(count: int) -> dict[str, Any]:
     for i in range(count):
         words = [rng.choice(VOCAB) for _ in range(12)]
         keys, sig = m.sketch("p\x1fa", shingles(" ".join(words)))
-        m.remember(keys, sig, owner=i, ts_ms=T0 + i)
+        m.remember(keys, sig, owner=i, ts_ms=T0 + i, outline=hash(tuple(words)) & _LOW64)
     fill = time.perf_counter() - t
     # Lookups and inserts at full memory: each insert also forgets the oldest.
     t = time.perf_counter()
@@ -116,8 +117,10 @@ def memory_at(count: int) -> dict[str, Any]:
     for i in range(probes):
         words = [rng.choice(VOCAB) for _ in range(12)]
         keys, sig = m.sketch("p\x1fa", shingles(" ".join(words)))
+        exact = hash(tuple(words)) & _LOW64
+        m.repeated(exact, owner=-1)
         m.near(keys, sig, owner=-1)
-        m.remember(keys, sig, owner=i, ts_ms=T0 + count + i)
+        m.remember(keys, sig, owner=i, ts_ms=T0 + count + i, outline=exact)
     full = time.perf_counter() - t
     return {
         "situations": len(m),
@@ -137,7 +140,7 @@ def threshold_accuracy() -> dict[str, Any]:
     for threshold in (0.5, 0.6, 0.7, 0.8, 0.9):
         m = SituationMemory(capacity=1000, max_age_ms=HOUR_MS, threshold=threshold)
         for i, b in enumerate(bases[:200]):
-            m.remember(*m.sketch("c", shingles(" ".join(b))), owner=i, ts_ms=T0)
+            m.remember(*m.sketch("c", shingles(" ".join(b))), owner=i, ts_ms=T0, outline=i)
         row = {}
         for k in (1, 3, 6):
             hits = 0

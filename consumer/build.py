@@ -15,15 +15,15 @@ from importlib import metadata
 
 # The same list as the build hook's `include` in pyproject.toml (tests/unit/test_build.py).
 HOT_MODULES = (
-    "consumer.avro",
-    "consumer.cards",
-    "consumer.codec",
+    "consumer.wire.avro",
+    "consumer.stages.cards",
+    "consumer.wire.codec",
     "consumer.events",
     "consumer.outcomes",
     "consumer.pipeline",
     "consumer.places",
-    "consumer.qualify",
-    "consumer.validate",
+    "consumer.stages.qualify",
+    "consumer.stages.validate",
     "consumer.generate.rules",
 )
 

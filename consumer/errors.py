@@ -9,6 +9,8 @@
 - ``Fatal``: this process can no longer keep the exactly-once promise (fenced, producer
   dead). It exits non-zero and the orchestrator restarts it.
 - ``ConfigError``: a setting is wrong; the process refuses to start.
+- ``TimedOut``: a command (the demo) waited on the cluster past its bound; it says what it
+  waited for and ends.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "Retryable",
     "SelftaughtError",
     "Stage",
+    "TimedOut",
 ]
 
 Stage = Literal["decode", "validate", "generate"]
@@ -101,3 +104,7 @@ class Fatal(SelftaughtError):
 
 class CredentialsRefused(Fatal):
     """Kafka or the schema registry refused our credentials: waiting will not fix it."""
+
+
+class TimedOut(SelftaughtError):
+    """A command waited on the cluster past its bound; the message says what for."""

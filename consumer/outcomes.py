@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from consumer.errors import BadRecord
-from consumer.qualify import Skip
 from consumer.selection import Unselected
+from consumer.stages.qualify import Skip
 
 __all__ = [
     "DeadLetter",

@@ -14,8 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from consumer.cards import CALIBRATION, CardPolicy, build_cards
-from consumer.codec import CardEncoder, EventDecoder, read_header
 from consumer.errors import BadRecord, RegistryUnavailable
 from consumer.events import ContrastPair, ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate import ContrastGenerator, ImmediateGenerator
@@ -29,10 +27,12 @@ from consumer.outcomes import (
     dead_letter,
 )
 from consumer.places import FairPlaces
-from consumer.qualify import Criteria, Skip, qualify
 from consumer.redact import safe_event, unsafe
 from consumer.selection import Selector, Unselected, Wait
-from consumer.validate import ensure_contrast
+from consumer.stages.cards import CALIBRATION, CardPolicy, build_cards
+from consumer.stages.qualify import Criteria, Skip, qualify
+from consumer.stages.validate import ensure_contrast
+from consumer.wire.codec import CardEncoder, EventDecoder, read_header
 
 log = logging.getLogger(__name__)
 

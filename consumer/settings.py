@@ -17,7 +17,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from consumer.errors import ConfigError
 from consumer.kafka_properties import CONSUMER_ONLY, OWNED_KAFKA_KEYS, PRODUCER_ONLY
-from consumer.qualify import Scale
 from consumer.settings_llm import LlmSettings
 
 PREFIX = "SELFTAUGHT_"
@@ -85,7 +84,7 @@ class Settings(LlmSettings, BaseSettings):
     # The estimated Jaccard similarity of two situations' normalised states (same purpose
     # and action) at which the later is a duplicate; measured in bench/README.md.
     duplicate_similarity: float = Field(0.7, gt=0, le=1, allow_inf_nan=False)
-    # Situations remembered per instance: ~96 bytes each (20 MB at the default), and
+    # Situations remembered per instance: ~84 bytes each (17 MB at the default), and
     # forgotten after this much event time.
     situation_memory: int = Field(200_000, ge=1, le=10_000_000)
     situation_max_age_s: float = Field(86_400.0, gt=0, allow_inf_nan=False)
@@ -110,11 +109,6 @@ class Settings(LlmSettings, BaseSettings):
         if self.min_contrast > self.phi_max - self.phi_min:
             raise ValueError("SELFTAUGHT_MIN_CONTRAST cannot exceed the width of the Φ scale")
         return self
-
-    @property
-    def scale(self) -> Scale:
-        """The Φ scale, ``phi_min`` to ``phi_max`` (validated at start)."""
-        return Scale(self.phi_min, self.phi_max)
 
     @property
     def backend(self) -> Literal["anthropic", "rules"]:
@@ -183,14 +177,15 @@ class Settings(LlmSettings, BaseSettings):
         """Where a partition with no committed offset starts (``auto.offset.reset``)."""
         return str(self.kafka_extra.get("auto.offset.reset", "earliest"))
 
-    def reader_config(self, group_id: str) -> dict[str, Any]:
+    def reader_config(self, group_id: str, *, uncommitted: bool = False) -> dict[str, Any]:
         """A consumer of committed records that assigns its partitions itself (the DLQ
-        replay, the demo's read-back): offsets move only in a transaction, if at all."""
+        replay, the demo's read-back): offsets move only in a transaction, if at all.
+        ``uncommitted``: of every record instead (the read-back compares the two ends)."""
         return {
             **self._common_kafka(drop=PRODUCER_ONLY),
             "group.id": group_id,
             "enable.auto.commit": False,
-            "isolation.level": "read_committed",
+            "isolation.level": "read_uncommitted" if uncommitted else "read_committed",
             "auto.offset.reset": "earliest",
         }
 

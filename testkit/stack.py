@@ -16,6 +16,7 @@ __all__ = [
     "Topics",
     "create_topics",
     "free_port",
+    "local_bootstrap",
     "proc_cpu_s",
     "proc_status_kib",
     "service_env",
@@ -29,6 +30,11 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 class Stack:
     bootstrap: str
     registry: str
+
+
+def local_bootstrap(port: int, brokers: int = 1, host: str = "127.0.0.1") -> str:
+    """The bootstrap list of deploy/local/stack.sh's nodes: node i listens on port + 2(i-1)."""
+    return ",".join(f"{host}:{port + 2 * i}" for i in range(brokers))
 
 
 @dataclass(frozen=True)

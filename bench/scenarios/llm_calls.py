@@ -28,8 +28,8 @@ def _sample_request() -> tuple[Any, str]:
     """The system blocks and user message the service would send for one sample event."""
     from consumer.events import MistakeType, ScoreData, ScoreEvent
     from consumer.generate.anthropic_prompt import system_prompt, user_prompt
-    from consumer.qualify import Scale
     from consumer.settings_llm import TextLimits
+    from consumer.stages.qualify import Scale
 
     scale = Scale(0, 10)
     event = ScoreEvent(

@@ -29,13 +29,13 @@ def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:
     """``Pipeline.start`` alone, in this process, on this benchmark's events: the pure cost
     of decode, qualify, generate, validate, cards and encode per event, without Kafka (and
     the mean size of the cards, for the bare loop)."""
-    from consumer.cards import CardPolicy
-    from consumer.codec import CardEncoder, EventDecoder
     from consumer.events import SourceRef
     from consumer.generate.rules import RulesGenerator
     from consumer.outcomes import Produced
     from consumer.pipeline import Pipeline
-    from consumer.qualify import Criteria, Scale
+    from consumer.stages.cards import CardPolicy
+    from consumer.stages.qualify import Criteria, Scale
+    from consumer.wire.codec import CardEncoder, EventDecoder
 
     class _Source:
         def schema_text(self, schema_id: int) -> str:

@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 import fastavro
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from consumer import app, schemas
-from consumer.codec import RegistryClient, read_header, without_logical_types
 from consumer.errors import AuthFailure, ConfigError, DecodeError, Fatal
 from consumer.eval.critic import Critic, estimate_usd, system_prompt, user_prompt
 from consumer.eval.dataset import (
@@ -37,8 +35,11 @@ from consumer.eval.dataset import (
 )
 from consumer.eval.report import Report, Setup, build, markdown, plot, table, to_json
 from consumer.generate.anthropic_cost import Prices, generator_prices
-from consumer.qualify import Scale
 from consumer.settings import Settings
+from consumer.stages.qualify import Scale
+from consumer.wire import schemas
+from consumer.wire.codec import RegistryClient, read_header, without_logical_types
+from consumer.wire.registry import registry_client
 
 if TYPE_CHECKING:
     from consumer.eval.retrieve import Retriever
@@ -72,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
     """Every committed card on ``topic`` up to its end at the start, decoded to our reader
     schema (so version 1 and version 2 cards both read). Unreadable records are skipped."""
-    registry = app.registry_client(s)
+    registry = registry_client(s)
     reader = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.MEMORY_CARD)))
     writers: dict[int, Any] = {}
     consumer = Consumer(s.reader_config(f"{s.group_id}-eval-{uuid.uuid4().hex[:8]}"))
@@ -180,7 +181,7 @@ def main(s: Settings, args: argparse.Namespace) -> int:
         memory_cards=len(shown_from),
         memoryci_rejected=chooser.rejected if isinstance(chooser, MemoryCIRetriever) else None,
     )
-    scale, prices = s.scale, generator_prices(s)
+    scale, prices = Scale(s.phi_min, s.phi_max), generator_prices(s)
     if args.dry_run:
         return _dry_run(setup, test, chooser, scale, prices)
     if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_BASE_URL")):

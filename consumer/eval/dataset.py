@@ -42,7 +42,7 @@ _ACTION = re.compile(r"after '(.*?)',", re.S)
 _REASONING = re.compile(r"(?:^|[\s.])(?:Flawed reasoning|Reasoning|reasoning):\s*(.*)\Z", re.S)
 _LABELS = ("Score like this:", "AVOID")
 # Version 2 cards: "... Correct: Φ after <x>, because <text>" and
-# "... Wrong (<mistake>): Φ after <x> where <y> is right, because <text>" (consumer/cards.py).
+# "... Wrong (<mistake>): Φ after <x> where <y> is right, because <text>" (consumer/stages/cards.py).
 _REASONING_V2 = re.compile(r"(?:Correct|Wrong \([a-z_]+\)): Φ after [^,]*?, because (.*)\Z", re.S)
 
 

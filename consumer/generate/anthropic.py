@@ -23,7 +23,6 @@ from typing import Any
 import anthropic
 from anthropic.types import MessageParam
 
-from consumer import metrics as m
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
@@ -38,11 +37,12 @@ from consumer.generate.anthropic_prompt import (
 )
 from consumer.generate.anthropic_transport import Reply, Transport
 from consumer.generate.subtlety import subtlety_request
-from consumer.qualify import Scale
+from consumer.observe import metrics as m
 from consumer.redact import safe_wrong
 from consumer.settings import Settings
 from consumer.settings_llm import TextLimits, text_limits
-from consumer.validate import contrast_problem
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import contrast_problem
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 _LIMITS, _BACKOFF, _PRICES = TextLimits(), Backoff(), Prices()
@@ -183,7 +183,7 @@ class AnthropicGenerator:
     ) -> AnthropicGenerator:
         """The generator the settings describe (no network until the first ``generate``)."""
         return cls(
-            scale=s.scale,
+            scale=Scale(s.phi_min, s.phi_max),
             min_contrast=s.min_contrast,
             client=client,
             model=s.anthropic_model,

@@ -14,7 +14,7 @@ from collections import Counter, deque
 
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent
 from consumer.generate.rules import start_index
-from consumer.qualify import Scale
+from consumer.stages.qualify import Scale
 
 
 def feasible(mistake: MistakeType, event: ScoreEvent, scale: Scale, min_contrast: float) -> bool:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from consumer.events import MistakeType, ScoreData, ScoreEvent, WrongEvaluation
-from consumer.qualify import Scale
-from consumer.validate import contrast_problem
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import contrast_problem
 
 #: What each requested mistake means, in the words the model gets.
 MISTAKES: Final[dict[MistakeType, str]] = {

@@ -17,8 +17,8 @@ from typing import Any
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent
 from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
 from consumer.generate.anthropic_examples import MISTAKES, worked
-from consumer.qualify import Scale
 from consumer.settings_llm import TextLimits
+from consumer.stages.qualify import Scale
 
 __all__ = [
     "ANSWER_SCHEMA",

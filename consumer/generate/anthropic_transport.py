@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import anthropic
 from anthropic.types import MessageParam, TextBlockParam
 
-from consumer import metrics as m
 from consumer.errors import AuthFailure, GenerationFailed
 from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff, headroom, retry_after_s
+from consumer.observe import metrics as m
 
 log = logging.getLogger(__name__)
 

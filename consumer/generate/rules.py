@@ -18,13 +18,13 @@ import math
 from collections.abc import Callable
 from typing import Final
 
-from consumer.cards import excerpt
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation, phi_text
 from consumer.generate.rules_drift import purpose_drift
 from consumer.generate.subtlety import closer_reasoning, subtle_phi
-from consumer.qualify import Scale
-from consumer.validate import score_problem
+from consumer.stages.cards import excerpt
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import score_problem
 
 NAME: Final = "rules/1"
 #: The version of the rules' texts (the cards' ``prompt_version``): changes when they do.

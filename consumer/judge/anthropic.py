@@ -16,7 +16,6 @@ from typing import Final
 import anthropic
 from anthropic.types import MessageParam
 
-from consumer import metrics as m
 from consumer.errors import GenerationFailed
 from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic import sdk_client
@@ -31,9 +30,10 @@ from consumer.judge.prompt import (
     user_prompt,
 )
 from consumer.judge.verdict import ORDERINGS, Answer, Verdict, combine, unjudged
-from consumer.qualify import Scale
+from consumer.observe import metrics as m
 from consumer.settings import Settings
 from consumer.settings_llm import TextLimits, text_limits
+from consumer.stages.qualify import Scale
 
 __all__ = ["DEFAULT_JUDGE_MODEL", "JUDGE_PRICES", "AnthropicJudge"]
 
@@ -132,7 +132,7 @@ class AnthropicJudge:
         """The judge the settings describe; ``shared``: the generator's transport, whose
         limiter and spend meter it shares."""
         return cls(
-            scale=s.scale,
+            scale=Scale(s.phi_min, s.phi_max),
             model=s.judge_model,
             client=client,
             limiter=shared.limiter if shared is not None else None,

@@ -12,11 +12,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from consumer import metrics as m
 from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.judge import Judge
 from consumer.judge.curriculum import DifficultyCurriculum
 from consumer.judge.verdict import Outcome, Verdict
+from consumer.observe import metrics as m
 
 __all__ = ["JUDGE_PREFERS_WRONG", "PairCheck", "disputed_record"]
 

@@ -18,7 +18,7 @@ The band is wide enough that one window's noise (about 0.05 at 40 pairs) rarely 
 
 Where the levels last: with the offsets. ``encode`` writes them as a section (``TAG``) of the
 offset metadata of every partition in each transaction (the runner's ``offset_note``, joined
-with the pair budget's section by ``consumer/offset_notes.py``), and ``decode`` reads them
+with the pair budget's section by ``consumer/wire/offset_notes.py``), and ``decode`` reads them
 back from the committed offsets of the partitions assigned, at start or after a rebalance;
 the newest snapshot wins. So they are committed exactly when the offsets are,
 survive a restart and follow the partitions to their next owner, with no other store.
@@ -31,9 +31,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from consumer import offset_notes
 from consumer.events import CURRICULUM, MistakeType
 from consumer.generate.subtlety import LEVELS
+from consumer.wire import offset_notes
 
 __all__ = ["TAG", "WINDOW", "DifficultyCurriculum", "decode"]
 

@@ -17,8 +17,8 @@ from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_answer import validated
 from consumer.generate.anthropic_prompt import clip, delimited, situation_fields
 from consumer.judge.verdict import ORDERINGS, Answer
-from consumer.qualify import Scale
 from consumer.settings_llm import TextLimits
+from consumer.stages.qualify import Scale
 
 __all__ = ["ANSWER_SCHEMA", "UnreadableVerdict", "parse_answer", "system_prompt", "user_prompt"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from consumer import metrics as m
 from consumer.generate import ContrastGenerator
 from consumer.judge.check import PairCheck
 from consumer.judge.curriculum import DifficultyCurriculum
+from consumer.observe import metrics as m
 from consumer.settings import Settings
 
 __all__ = ["make_check", "make_curriculum", "restorer"]

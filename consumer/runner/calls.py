@@ -18,8 +18,8 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from consumer.errors import Fatal
-from consumer.health import Health
-from consumer.kafka import ClientErrors, kafka_error
+from consumer.observe.health import Health
+from consumer.runner.kafka import ClientErrors, kafka_error
 from consumer.runner.producers import Producers
 from consumer.runner.status import Status
 

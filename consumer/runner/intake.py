@@ -16,11 +16,11 @@ from confluent_kafka import Consumer, Message
 
 from consumer.errors import AuthFailure, Fatal
 from consumer.events import SourceRef
-from consumer.health import Health
-from consumer.kafka import to_ref
+from consumer.observe.health import Health
 from consumer.outcomes import DeadLetter, Disputed, Outcome, Pending, Produced, Skipped
 from consumer.pipeline import Pipeline
 from consumer.runner.calls import Calls
+from consumer.runner.kafka import to_ref
 from consumer.runner.pausing import Pausing
 from consumer.runner.status import Status
 from consumer.runner.window import Entry, Window

@@ -19,11 +19,11 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from consumer.health import Health
-from consumer.kafka import ClientErrors
+from consumer.observe.health import Health
 from consumer.pipeline import Pipeline
 from consumer.runner.commit import Commits, CommitSchedule
 from consumer.runner.intake import Intake
+from consumer.runner.kafka import ClientErrors
 from consumer.runner.metadata import OffsetMetadata
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing

@@ -1,6 +1,6 @@
 """The state kept in the committed offsets' metadata, which follows its partitions.
 
-Two owners keep state there, each its own section (``consumer/offset_notes.py`` joins them):
+Two owners keep state there, each its own section (``consumer/wire/offset_notes.py`` joins them):
 the pair budget's spending (``consumer/selection``, through its seam) and the curriculum's
 levels (``consumer/judge/curriculum.py``). Written with every transaction's offsets, so it is
 exactly as durable as the outcomes it counts; read back when partitions are assigned, so a
@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from consumer import offset_notes
 from consumer.runner.window import TP, Batch
 from consumer.selection.seam import SelectionSeam
+from consumer.wire import offset_notes
 
 __all__ = ["OffsetMetadata"]
 

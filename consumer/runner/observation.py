@@ -14,9 +14,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from consumer import metrics as m
 from consumer.events import SourceRef
-from consumer.health import Health
+from consumer.observe import metrics as m
+from consumer.observe.health import Health
 from consumer.outcomes import DeadLetter, Disputed, Produced, Skipped
 from consumer.runner.pausing import Pausing
 from consumer.runner.threads import off_loop

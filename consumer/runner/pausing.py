@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sized
 
 from confluent_kafka import Consumer, TopicPartition
 
-from consumer import metrics as m
+from consumer.observe import metrics as m
 from consumer.runner.window import TP, Window
 
 __all__ = ["Pausing", "backpressure"]

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from confluent_kafka import Producer
 
-from consumer import metrics as m
 from consumer.errors import Fatal
+from consumer.observe import metrics as m
 
 __all__ = ["REPLACEMENTS_BEFORE_EXIT", "Producers"]
 

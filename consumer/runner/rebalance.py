@@ -13,9 +13,9 @@ import logging
 
 from confluent_kafka import Consumer, TopicPartition
 
-from consumer import metrics as m
 from consumer.errors import Fatal
-from consumer.health import Health
+from consumer.observe import metrics as m
+from consumer.observe.health import Health
 from consumer.runner.calls import Abort, Stuck
 from consumer.runner.commit import Commits
 from consumer.runner.metadata import OffsetMetadata

@@ -24,11 +24,11 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
-from consumer import metrics as m
-from consumer.health import Health
-from consumer.kafka import ClientErrors, dead_letter_headers
+from consumer.observe import metrics as m
+from consumer.observe.health import Health
 from consumer.outcomes import DeadLetter, Disputed, Produced
 from consumer.runner.calls import TXN_TIMEOUT_S, Abort, Calls, classify
+from consumer.runner.kafka import ClientErrors, dead_letter_headers
 from consumer.runner.metadata import OffsetMetadata
 from consumer.runner.producers import Producers
 from consumer.runner.status import Status

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-from consumer import offset_notes
+from consumer.wire import offset_notes
 
 __all__ = ["HOUR_MS", "KEEP_HOURS", "TAG", "Ledger", "decode", "encode", "partition_budget"]
 
@@ -23,7 +23,7 @@ HOUR_MS: Final = 3_600_000
 #: Hours of event time kept per partition; an event older than the newest kept hour by
 #: this many is late: its hour's spending is no longer known, so nothing is spent on it.
 KEEP_HOURS: Final = 4
-#: How the budget's section of a partition's offset metadata starts (consumer/offset_notes.py).
+#: How the budget's section of a partition's offset metadata starts (consumer/wire/offset_notes.py).
 TAG: Final = "selftaught.budget/1 "
 
 TP = tuple[str, int]
@@ -74,6 +74,7 @@ class Ledger:
         """:param budget: the group's pairs per hour of event time."""
         self._budget = budget
         self._parts: dict[TP, _Partition] = {}
+        self._held = 0  # the partitions' shares, asked for every event
         self._newest = 0  # the newest hour seen
 
     def assign(self, tp: TP, metadata: str | None, partitions: int) -> None:
@@ -83,21 +84,27 @@ class Ledger:
         self._parts[tp] = _Partition(
             budget=partition_budget(self._budget, tp[1], partitions), committed=spent
         )
+        self._reshare()
 
     def resize(self, partitions: int) -> None:
         """The input topic now has ``partitions`` partitions: every share changes."""
         for (_, p), part in self._parts.items():
             part.budget = partition_budget(self._budget, p, partitions)
+        self._reshare()
 
     def revoke(self, tp: TP) -> None:
         self._parts.pop(tp, None)
+        self._reshare()
+
+    def _reshare(self) -> None:
+        self._held = sum(part.budget for part in self._parts.values())
 
     def held(self) -> list[TP]:
         return list(self._parts)
 
     def budget(self) -> int:
         """This instance's pairs per hour: its partitions' shares."""
-        return sum(part.budget for part in self._parts.values())
+        return self._held
 
     def spent(self, hour: int) -> int:
         """What this instance's partitions have spent of ``hour``."""

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from consumer import metrics as m
 from consumer.errors import Fatal
 from consumer.events import ScoreEvent
+from consumer.observe import metrics as m
 from consumer.selection.ledger import TP
 from consumer.selection.selector import Selector
 
@@ -75,7 +75,7 @@ class SelectionSeam:
 
     def metadata(self, tp: TP, offset: int) -> str | None:
         """The budget's section of ``tp``'s offset metadata, to commit with ``offset``
-        (consumer/offset_notes.py joins it with the others); None: not ours to write."""
+        (consumer/wire/offset_notes.py joins it with the others); None: not ours to write."""
         return self.selector.metadata(tp, offset)
 
     def committed(self, offsets: dict[TP, int]) -> None:

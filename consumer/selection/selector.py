@@ -1,18 +1,21 @@
 """Pure decisions over frozen events: which qualifying events become pairs.
 
-Between qualifying and generating, each event is asked, in this order:
+Between qualifying and generating, each event is asked, cheapest question first:
 
-1. Is its situation a near-duplicate of one paired recently? Skip it (``duplicate``).
-2. Has its partition's share of this hour's budget been spent, or is the hour so late
-   that its spending is no longer known? Skip it (``over_budget``), or, in ``wait`` mode,
-   wait for the next hour.
-3. The budget is spread over the hour of event time: by a time in the hour, the share of
+1. Has its partition's share of this hour's budget been spent, or is the hour so late that
+   its spending is no longer known? Skip it (``over_budget``), or, in ``wait`` mode, wait
+   for the next hour (in that mode the duplicate question comes first, so that a duplicate
+   never waits).
+2. The budget is spread over the hour of event time: by a time in the hour, the share of
    the hour gone by is allowed, plus a lead that grows with the event's informativeness
    (``fair.informativeness``), so routine steps wait for the pace and informative ones go
-   first. Has its key (purpose, agent) had its max-min fair share of that allowance, given
-   how many new situations each key has offered this hour (or had offered by this time the
-   hour before, if more)? ``over_share``. With no key, is the allowance spent?
-   ``over_budget``.
+   first. Has its key (purpose, agent) had its max-min fair share of that allowance
+   (``fair.HourShares``)? ``over_share``. With no key, is the allowance spent?
+   ``over_budget``. Asked first with the largest lead the event could have (its
+   situation's novelty is not known yet), so that an event over it needs no sketch.
+3. Is its situation a repeat of one paired recently, or near one? Skip it (``duplicate``).
+   An exact repeat (the same outline) is found by a hash; only the others are sketched.
+4. The fair share again, with the event's own informativeness.
 
 Otherwise the event is taken: its partition is charged, its situation remembered.
 
@@ -23,15 +26,15 @@ selector keeps; each part is bounded by a count, and the memory also by age.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Literal
 
 from consumer.events import ScoreEvent
-from consumer.selection.fair import FairLevel, informativeness
+from consumer.selection.fair import HourShares, informativeness
 from consumer.selection.ledger import HOUR_MS, KEEP_HOURS, TP, Ledger
 from consumer.selection.memory import SituationMemory
-from consumer.selection.situation import shingles
+from consumer.selection.situation import outline, shingles
 
 __all__ = ["Policy", "Selector", "Unselected", "Wait"]
 
@@ -39,11 +42,7 @@ __all__ = ["Policy", "Selector", "Unselected", "Wait"]
 LEAD_MIN: Final = 0.02
 #: ... and the most informative one this much further.
 LEAD_INFO: Final = 0.08
-#: Keys and action counters tracked per hour; past these, new ones share one entry.
-MAX_KEYS: Final = 10_000
-MAX_ACTIONS: Final = 50_000
-_REFRESH_EVERY: Final = 16  # decisions between rebuilds of the fair level
-_OTHER: Final = "\x00other"
+_LOW64: Final = (1 << 64) - 1
 
 
 class Unselected(StrEnum):
@@ -85,14 +84,18 @@ class Policy:
     scale_width: float = 10.0
 
 
-@dataclass(slots=True)
-class _Hour:
-    demand: dict[str, int] = field(default_factory=dict)  # new situations offered, per key
-    taken: dict[str, int] = field(default_factory=dict)
-    actions: dict[tuple[str, str], int] = field(default_factory=dict)
-    prior: dict[str, int] = field(default_factory=dict)  # the hour before's demand
-    level: FairLevel | None = None
-    since_refresh: int = 0
+@dataclass(frozen=True, slots=True)
+class _Situation:
+    """A situation found new: what remembering it takes, and how near the nearest was."""
+
+    keys: list[int]
+    sig: int
+    exact: int
+    owner: int
+    similarity: float
+
+    def remember(self, memory: SituationMemory, ts_ms: int) -> None:
+        memory.remember(self.keys, self.sig, owner=self.owner, ts_ms=ts_ms, outline=self.exact)
 
 
 class Selector:
@@ -108,7 +111,7 @@ class Selector:
             threshold=policy.duplicate_similarity,
         )
         self.ledger = Ledger(budget=policy.budget_per_hour)
-        self._hours: dict[int, _Hour] = {}
+        self._hours: dict[int, HourShares] = {}
         self._partitions = 0
 
     # -- the runner's seam ------------------------------------------------------------
@@ -141,48 +144,81 @@ class Selector:
 
     def decide(self, event: ScoreEvent, tp: TP, offset: int, now_ms: int) -> Choice:
         """Take the event (None), skip it (why), or wait (``wait`` mode)."""
-        p = self.policy
-        score = event.score
-        ts = event.timestamp_ms if p.mode == "select" else now_ms
+        if self.policy.mode == "wait":
+            return self._decide_waiting(event, tp, offset, now_ms)
+        ts = event.timestamp_ms
         hour = ts // HOUR_MS
-        owner = zlib.crc32(event.event_id.encode("utf-8", "surrogatepass"))
-        keys, sig = self.memory.sketch(
-            f"{event.purpose}\x1f{score.action_name}",
-            shingles(score.state_before, score.state_after),
-        )
-        similarity = self.memory.near(keys, sig, owner)
-        if self.memory.is_duplicate(similarity):
+        if self.ledger.late(hour):
+            return Unselected.OVER_BUDGET
+        shares = self._hour(hour)
+        key = shares.key(self.key_of(event))
+        action = event.score.action_name
+        pace = (ts % HOUR_MS) / HOUR_MS + LEAD_MIN
+        shares.advance(pace)
+        if not self.ledger.room(tp, hour):
+            shares.offer(key, action)
+            return Unselected.OVER_BUDGET
+        width, delta, seen = self.policy.scale_width, event.delta, shares.seen(key, action)
+        most = informativeness(delta, width, seen, 0.0)
+        if over := self._over(shares, key, hour, pace + LEAD_INFO * most, sure=True):
+            shares.offer(key, action)
+            return over
+        found = self._situation(event)
+        if found is None:
+            return Unselected.DUPLICATE
+        shares.offer(key, action)
+        u = informativeness(delta, width, seen, found.similarity)
+        if over := self._over(shares, key, hour, pace + LEAD_INFO * u):
+            return over
+        self.ledger.spend(tp, hour, offset)
+        shares.take(key)
+        found.remember(self.memory, ts)
+        return None
+
+    def _decide_waiting(self, event: ScoreEvent, tp: TP, offset: int, now_ms: int) -> Choice:
+        hour = now_ms // HOUR_MS
+        found = self._situation(event)
+        if found is None:
             return Unselected.DUPLICATE
         if self.ledger.late(hour):
             return Unselected.OVER_BUDGET
-        h = self._hour(hour)
-        key = self._key(event, h)
-        h.demand[key] = h.demand.get(key, 0) + 1
-        action = (key, score.action_name)
-        seen = h.actions.get(action, 0)
-        if seen or len(h.actions) < MAX_ACTIONS:
-            h.actions[action] = seen + 1
-        h.since_refresh += 1
-        if p.mode == "wait":
-            if not self.ledger.room(tp, hour):
-                return Wait((hour + 1) * HOUR_MS)
-        else:
-            if not self.ledger.room(tp, hour):
-                return Unselected.OVER_BUDGET
-            u = informativeness(event.delta, p.scale_width, seen, similarity)
-            ahead = (ts % HOUR_MS) / HOUR_MS + LEAD_MIN + LEAD_INFO * u
-            allowance = max(1.0, self.ledger.budget() * min(1.0, ahead))
-            if p.fair_share_key == "none":
-                if self.ledger.spent(hour) >= allowance:
-                    return Unselected.OVER_BUDGET
-            elif h.taken.get(key, 0) >= self._level(h, key, allowance, ahead):
-                # The keys' fair shares of the allowance add up to it: a key under its
-                # share takes it even when others took the pace's latest pairs first.
-                return Unselected.OVER_SHARE
+        shares = self._hour(hour)
+        key = shares.key(self.key_of(event))
+        shares.offer(key, event.score.action_name)
+        if not self.ledger.room(tp, hour):
+            return Wait((hour + 1) * HOUR_MS)
         self.ledger.spend(tp, hour, offset)
-        h.taken[key] = h.taken.get(key, 0) + 1
-        self.memory.remember(keys, sig, owner, event.timestamp_ms)
+        shares.take(key)
+        found.remember(self.memory, event.timestamp_ms)
         return None
+
+    def _over(
+        self, shares: HourShares, key: str, hour: int, ahead: float, *, sure: bool = False
+    ) -> Unselected | None:
+        """Whether the key (or, with no key, the instance) has had its share of what is
+        allowed ``ahead`` (a share of the hour) into the hour."""
+        allowance = max(1.0, self.ledger.budget() * min(1.0, ahead))
+        if self.policy.fair_share_key == "none":
+            return Unselected.OVER_BUDGET if self.ledger.spent(hour) >= allowance else None
+        # The keys' fair shares of the allowance add up to it: a key under its share takes
+        # it even when others took the pace's latest pairs first.
+        return Unselected.OVER_SHARE if shares.over(key, allowance, sure=sure) else None
+
+    def _situation(self, event: ScoreEvent) -> _Situation | None:
+        """The event's situation, or None when it repeats one remembered or is near one."""
+        score = event.score
+        owner = zlib.crc32(event.event_id.encode("utf-8", "surrogatepass"))
+        context = f"{event.purpose}\x1f{score.action_name}"
+        exact = hash((context, outline(score.state_before), outline(score.state_after)))
+        exact &= _LOW64
+        memory = self.memory
+        if memory.is_duplicate(1.0) and memory.repeated(exact, owner):
+            return None
+        keys, sig = memory.sketch(context, shingles(score.state_before, score.state_after))
+        similarity = memory.near(keys, sig, owner)
+        if memory.is_duplicate(similarity):
+            return None
+        return _Situation(keys, sig, exact, owner, similarity)
 
     def key_of(self, event: ScoreEvent) -> str:
         """The event's fair-share key."""
@@ -193,39 +229,14 @@ class Selector:
             return event.agent_id or ""
         return ""
 
-    def _key(self, event: ScoreEvent, h: _Hour) -> str:
-        key = self.key_of(event)
-        if key not in h.demand and len(h.demand) >= MAX_KEYS:
-            return _OTHER
-        if key not in h.demand:
-            h.level = None  # a new key changes every share
-        return key
-
-    def _hour(self, hour: int) -> _Hour:
+    def _hour(self, hour: int) -> HourShares:
         h = self._hours.get(hour)
         if h is None:
             before = self._hours.get(hour - 1)
-            h = self._hours[hour] = _Hour(prior=dict(before.demand) if before else {})
+            h = self._hours[hour] = HourShares(prior=dict(before.demand) if before else {})
             for old in [k for k in self._hours if k <= hour - KEEP_HOURS]:
                 del self._hours[old]
         return h
-
-    @staticmethod
-    def _level(h: _Hour, key: str, allowance: float, ahead: float) -> float:
-        # A key's demand is what it has offered so far this hour or, if more, what it had
-        # offered by this time in the hour before: a key whose events come late in the
-        # hour keeps its share from the keys that come early. Rebuilt every few decisions,
-        # and whenever the answer would be to skip or the level is unbounded.
-        level = h.level.level(allowance) if h.level is not None else float("inf")
-        if h.since_refresh < _REFRESH_EVERY and h.taken.get(key, 0) < level < float("inf"):
-            return level  # a level a few decisions old still says take it
-        share = min(1.0, ahead)
-        demands: dict[str, float] = dict(h.demand)
-        for k, before in h.prior.items():
-            demands[k] = max(demands.get(k, 0), before * share)
-        h.level = FairLevel(demands=demands.values())
-        h.since_refresh = 0
-        return h.level.level(allowance)
 
     def hour_spent(self, now_ms: int) -> tuple[int, int]:
         """This instance's budget and what the newest hour has spent of it (for metrics)."""

@@ -283,7 +283,7 @@ def test_api_key_cannot_be_put_in_values() -> None:
 
 
 def test_probes_point_at_the_paths_the_service_serves() -> None:
-    from consumer import metrics
+    from consumer.observe import metrics
 
     c = container(default_objects())
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from consumer import kafka as service_kafka
 from consumer import settings as service_settings
+from consumer.runner import kafka as service_kafka
 from tests.deploy import (
     DEPLOY,
     ROOT,

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from consumer import build, cli
+from consumer import build
 from consumer import settings as service_settings
+from consumer.commands import cli
 from tests.deploy import ROOT, chart_values, tools
 
 pytestmark = pytest.mark.timeout(1800)
@@ -222,7 +223,7 @@ def test_runs_the_console_script_as_non_root_with_signals_direct() -> None:
     assert entrypoint.exec_form and cmd.exec_form
     argv = [*entrypoint.value, *cmd.value]
     assert argv == ["selftaught", "run"]
-    assert PROJECT["scripts"][argv[0]] == "consumer.cli:main"
+    assert PROJECT["scripts"][argv[0]] == "consumer.commands.cli:main"
     assert cli._parser().parse_args(argv[1:]).command == "run"
     assert [i.value for i in final.all("STOPSIGNAL")] in ([], [("SIGTERM",)])
     env = _env(final)
@@ -247,7 +248,7 @@ def test_dockerignore_lets_through_what_the_build_copies_and_nothing_else() -> N
         "tests/unit/test_cards.py",
         "deploy/local/stack.sh",
         "consumer/__pycache__/cli.cpython-311.pyc",
-        "consumer/avro.cpython-311-x86_64-linux-gnu.so",
+        "consumer/wire/avro.cpython-311-x86_64-linux-gnu.so",
     ):
         assert _dockerignore_excludes(private), f".dockerignore lets {private} into the context"
 
@@ -276,10 +277,10 @@ def test_the_wheel_builds_from_the_build_context(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "selftaught = consumer.cli:main" in zf.read(entry_points).decode()
+        assert "selftaught = consumer.commands.cli:main" in zf.read(entry_points).decode()
     for schema in (ROOT / "schemas").glob("*.avsc"):
         assert f"consumer/_schemas/{schema.name}" in names
-    assert "consumer/cli.py" in names and "consumer/samples/traces.jsonl" in names
+    assert "consumer/commands/cli.py" in names and "consumer/samples/traces.jsonl" in names
     assert not [n for n in names if "__pycache__" in n]
     # Each hot module as an extension module for this interpreter, beside its .py, and the
     # mypyc runtime they share: a platform wheel, not a pure one.

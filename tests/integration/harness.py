@@ -75,7 +75,7 @@ def read_all(stack: Stack, topic: str) -> list[Any]:
 
 
 def read_output(stack: Stack, t: Topics) -> Output:
-    from consumer.codec import decode_card
+    from consumer.wire.codec import decode_card
 
     registry = SchemaRegistryClient({"url": stack.registry})
 
@@ -89,7 +89,7 @@ def read_output(stack: Stack, t: Topics) -> Output:
 
 def check_exactly_once(out: Output, sent: Sent) -> None:
     """Two cards per qualifying event, none for the rest, no duplicates, every poison once."""
-    from consumer.cards import card_id, pair_id
+    from consumer.stages.cards import card_id, pair_id
 
     ids = Counter(c["card_id"] for c in out.cards)
     dups = [k for k, n in ids.items() if n > 1]

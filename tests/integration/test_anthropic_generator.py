@@ -24,9 +24,9 @@ from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate import ContrastGenerator
 from consumer.generate.anthropic import AnthropicGenerator, sdk_client
 from consumer.generate.anthropic_cost import Prices
-from consumer.qualify import Scale
 from consumer.settings import load
-from consumer.validate import ensure_contrast
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import ensure_contrast
 from testkit.anthropic_server import FakeAnthropic
 from tests.integration.llm import FAST
 from tests.unit.factories import score_event

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from consumer.cards import ELISION
 from consumer.settings import load
+from consumer.stages.cards import ELISION
 from testkit.offsets import wait_until_committed
 from testkit.produce import EventProducer, event
 from tests.integration.harness import Service, Stack, Topics, read_output

@@ -11,11 +11,11 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from consumer import schemas
-from consumer.cards import CardPolicy, build_cards
-from consumer.codec import CardEncoder, RegistryClient, decode_card, without_logical_types
 from consumer.errors import RegistryUnavailable
 from consumer.events import ContrastPair, MistakeType, WrongEvaluation
+from consumer.stages.cards import CardPolicy, build_cards
+from consumer.wire import schemas
+from consumer.wire.codec import CardEncoder, RegistryClient, decode_card, without_logical_types
 from tests.integration.harness import Stack
 from tests.unit.factories import score_event
 

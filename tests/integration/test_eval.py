@@ -19,10 +19,12 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumer import cli, schemas, settings
-from consumer.codec import CardEncoder, RegistryClient
+from consumer import settings
+from consumer.commands import cli
 from consumer.eval import command
 from consumer.events import MemoryCard, MistakeType
+from consumer.wire import schemas
+from consumer.wire.codec import CardEncoder, RegistryClient
 from testkit.anthropic_server import FakeAnthropic
 from tests.integration.harness import Stack
 from tests.unit.eval_factories import pair_cards, tag

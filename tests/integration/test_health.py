@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from consumer import app, build, metrics, settings
+from consumer import build, settings
+from consumer.commands import app
+from consumer.observe import metrics
 from testkit.anthropic_server import FakeAnthropic
 from testkit.offsets import wait_until_committed
 from testkit.produce import produce_mixed

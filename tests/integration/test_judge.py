@@ -17,7 +17,7 @@ from consumer.events import MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic import AnthropicGenerator, sdk_client
 from consumer.judge.anthropic import AnthropicJudge
 from consumer.judge.verdict import Outcome, Verdict
-from consumer.qualify import Scale
+from consumer.stages.qualify import Scale
 from testkit.anthropic_server import FakeAnthropic
 from tests.integration.llm import FAST
 from tests.unit.factories import score_event

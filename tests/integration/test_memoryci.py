@@ -18,9 +18,9 @@ from purpose_agent.compiler import PromptCompiler
 from purpose_agent.immune import scan_memory
 from purpose_agent.memory import MemoryStore
 
-from consumer import schemas
-from consumer.cards import CardPolicy, build_cards
-from consumer.memoryci import compiled_prompt, submit_all, to_memoryci
+from consumer.commands.memoryci import compiled_prompt, submit_all, to_memoryci
+from consumer.stages.cards import CardPolicy, build_cards
+from consumer.wire import schemas
 from testkit.anthropic_server import FakeAnthropic
 from testkit.offsets import wait_until_committed
 from testkit.produce import EventProducer
@@ -48,7 +48,7 @@ def _produce(stack: Stack, t: Topics) -> list[dict[str, Any]]:
 def _cards(stack: Stack, t: Topics) -> list[dict[str, Any]]:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
-    from consumer.codec import decode_card
+    from consumer.wire.codec import decode_card
 
     registry = SchemaRegistryClient({"url": stack.registry})
     v2 = schemas.text(schemas.MEMORY_CARD)
@@ -151,8 +151,8 @@ def test_adversarial_text_never_reaches_the_llm_nor_a_card_memoryci_rejects(
     from consumer.events import ContrastPair, ScoreData, ScoreEvent
     from consumer.generate.anthropic import AnthropicGenerator, sdk_client
     from consumer.generate.anthropic_limiter import Backoff
-    from consumer.qualify import Scale
     from consumer.redact import safe_event
+    from consumer.stages.qualify import Scale
 
     fake.reset()
     score = ScoreData(before, action, after, 2.0, 7.0, reasoning)

@@ -164,7 +164,7 @@ def test_every_alert_has_severity_summary_description_and_runbook() -> None:
 def test_the_dashboard_shows_every_metric_the_service_exports() -> None:
     from prometheus_client.metrics import MetricWrapperBase
 
-    from consumer import metrics
+    from consumer.observe import metrics
 
     suffix = {"counter": "_total", "histogram": "_bucket", "gauge": "", "info": "_info"}
     exported = sorted(
@@ -174,7 +174,7 @@ def test_the_dashboard_shows_every_metric_the_service_exports() -> None:
         for family in value.collect()
     )
     assert "selftaught_end_to_end_latency_seconds_bucket" in exported
-    assert exported, "consumer.metrics defines no metric?"
+    assert exported, "consumer.observe.metrics defines no metric?"
     queries = " ".join(expr for _, _, expr in panel_targets())
     missing = [name for name in exported if not re.search(rf"\b{name}\b", queries)]
     assert not missing, f"metrics no dashboard panel shows: {missing}"

@@ -184,7 +184,7 @@ def test_a_restart_mid_stream_keeps_exactly_once_and_the_hours_spending(
 def test_the_budget_and_the_curriculum_share_each_committed_offsets_metadata(
     stack: Stack, topics: Topics, tmp_path: Path
 ) -> None:
-    # Both keep state in the same offsets' metadata (consumer/offset_notes.py): neither
+    # Both keep state in the same offsets' metadata (consumer/wire/offset_notes.py): neither
     # overwrites the other. The judge (the fake API) says every pair is right.
     events = [score_event(i, hour=0) for i in range(45)]
     by_id = {e["event_id"]: e for e in events}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumer.cards import CardPolicy, build_cards
 from consumer.events import (
     ContrastPair,
     MemoryCard,
@@ -19,6 +18,7 @@ from consumer.events import (
     ScoreEvent,
     WrongEvaluation,
 )
+from consumer.stages.cards import CardPolicy, build_cards
 
 POLICY = CardPolicy(trust_score=0.7, text_limit=600)
 

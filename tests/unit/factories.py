@@ -8,13 +8,13 @@ from typing import Any
 
 import fastavro
 
-from consumer import schemas
-from consumer.cards import CardPolicy
-from consumer.codec import CardEncoder, EventDecoder, without_logical_types
 from consumer.events import MemoryCard, ScoreData, ScoreEvent, TraceEvent
 from consumer.generate.rules import RulesGenerator
 from consumer.pipeline import Pipeline
-from consumer.qualify import Criteria, Scale
+from consumer.stages.cards import CardPolicy
+from consumer.stages.qualify import Criteria, Scale
+from consumer.wire import schemas
+from consumer.wire.codec import CardEncoder, EventDecoder, without_logical_types
 
 
 def score_data(phi_before: float = 3.0, phi_after: float = 6.0, **kw: Any) -> ScoreData:

@@ -2,7 +2,7 @@ from collections import Counter
 
 from consumer.events import CURRICULUM, MistakeType
 from consumer.generate.anthropic_curriculum import Curriculum, feasible
-from consumer.qualify import Scale
+from consumer.stages.qualify import Scale
 from tests.unit.factories import score_event
 
 

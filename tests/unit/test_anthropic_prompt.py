@@ -16,9 +16,9 @@ from consumer.generate.anthropic_prompt import (
     system_prompt,
     user_prompt,
 )
-from consumer.qualify import Scale
 from consumer.settings_llm import TextLimits
-from consumer.validate import contrast_problem
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import contrast_problem
 from tests.unit.factories import score_event
 
 SCALE = Scale(0.0, 10.0)

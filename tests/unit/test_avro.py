@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer import avro, schemas
-from consumer.codec import (
+from consumer.events import MemoryCard, MemoryScope, ScoreData, TraceEvent
+from consumer.wire import avro, schemas
+from consumer.wire.codec import (
     MEMORY_CARD_LAYOUT,
     TRACE_EVENT_LAYOUT,
     CardEncoder,
@@ -22,7 +23,6 @@ from consumer.codec import (
     read_trace_event,
     without_logical_types,
 )
-from consumer.events import MemoryCard, MemoryScope, ScoreData, TraceEvent
 from tests.unit.factories import card_record
 
 SCHEMA = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.MEMORY_CARD)))

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from consumer.metrics import BatchHistogram
+from consumer.observe.metrics import BatchHistogram
 
 BUCKETS = (0.001, 0.01, 0.1, 1, 2.5, 60)
 # Values on the bounds themselves too: a value equal to a bound is inside that bucket.

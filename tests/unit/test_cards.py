@@ -4,7 +4,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.cards import (
+from consumer.events import ContrastPair, MistakeType, ScoreData, ScoreEvent, WrongEvaluation
+from consumer.stages.cards import (
     CALIBRATION,
     ELISION,
     FAILURE,
@@ -15,7 +16,6 @@ from consumer.cards import (
     excerpt,
     shorten,
 )
-from consumer.events import ContrastPair, MistakeType, ScoreData, ScoreEvent, WrongEvaluation
 from tests.unit.factories import score_event
 
 POLICY = CardPolicy(trust_score=0.7, text_limit=16_000)

@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from consumer import schemas
-from consumer.cards import CardPolicy, build_cards
-from consumer.codec import CardEncoder, EventDecoder, decode_card, read_header
 from consumer.errors import DecodeError
 from consumer.events import ContrastPair, MistakeType, WrongEvaluation
+from consumer.stages.cards import CardPolicy, build_cards
+from consumer.wire import schemas
+from consumer.wire.codec import CardEncoder, EventDecoder, decode_card, read_header
 from tests.unit.factories import (
     MemorySchemas,
     avro,
@@ -98,8 +98,8 @@ def test_card_round_trip_through_the_registered_schema() -> None:
 
 
 def test_an_unreachable_registry_is_an_outage_not_bad_input() -> None:
-    from consumer.codec import RegistryClient
     from consumer.errors import RegistryUnavailable
+    from consumer.wire.codec import RegistryClient
 
     closed = RegistryClient(url="http://127.0.0.1:9/apis/ccompat/v7")  # discard port: refused
     with pytest.raises(RegistryUnavailable):

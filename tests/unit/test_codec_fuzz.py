@@ -12,9 +12,9 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer import schemas
-from consumer.codec import EventDecoder
 from consumer.errors import DecodeError
+from consumer.wire import schemas
+from consumer.wire.codec import EventDecoder
 from tests.unit.factories import MemorySchemas, avro, event_record
 
 settings.register_profile(

@@ -9,7 +9,7 @@ from consumer.events import CURRICULUM, MistakeType
 from consumer.generate.rules import RulesGenerator
 from consumer.generate.subtlety import LEVELS
 from consumer.judge.curriculum import DifficultyCurriculum, decode
-from consumer.qualify import Scale
+from consumer.stages.qualify import Scale
 from tests.unit.factories import score_event
 
 SCALE = Scale(0, 10)

@@ -9,8 +9,8 @@ import pytest
 from consumer.events import MistakeType, WrongEvaluation
 from consumer.judge.prompt import UnreadableVerdict, parse_answer, system_prompt, user_prompt
 from consumer.judge.verdict import Answer, Outcome, combine, unjudged
-from consumer.qualify import Scale
 from consumer.settings_llm import TextLimits
+from consumer.stages.qualify import Scale
 from tests.unit.factories import score_event
 
 WRONG = WrongEvaluation(9.0, "Great initiative, a strong 9.", MistakeType.SYCOPHANCY)

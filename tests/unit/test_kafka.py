@@ -11,7 +11,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Mess
 
 from consumer.errors import ConfigError
 from consumer.events import SourceRef
-from consumer.kafka import make_consumer, make_producer, to_ref
+from consumer.runner.kafka import make_consumer, make_producer, to_ref
 
 
 def test_a_record_becomes_its_source_ref() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from consumer import offset_notes
 from consumer.events import MistakeType
 from consumer.judge import curriculum
 from consumer.judge.curriculum import DifficultyCurriculum
 from consumer.selection import ledger
+from consumer.wire import offset_notes
 
 SYC, DRIFT = MistakeType.SYCOPHANCY, MistakeType.PURPOSE_DRIFT
 SPENT = {472_000: 7, 472_001: 2}

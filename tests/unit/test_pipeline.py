@@ -4,14 +4,14 @@ import json
 import math
 import random
 
-from consumer import schemas
-from consumer.codec import decode_card
 from consumer.events import ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate.rules import RulesGenerator
 from consumer.outcomes import DeadLetter, Produced, Skipped
 from consumer.pipeline import Pipeline
 from consumer.places import FairPlaces
-from consumer.qualify import Scale, Skip
+from consumer.stages.qualify import Scale, Skip
+from consumer.wire import schemas
+from consumer.wire.codec import decode_card
 from tests.unit.factories import avro, event_record, pipeline
 
 TRACE = json.loads(schemas.text(schemas.TRACE_EVENT))

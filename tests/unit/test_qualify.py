@@ -4,7 +4,7 @@ import pytest
 
 from consumer.errors import InvalidEvent
 from consumer.events import ScoreEvent
-from consumer.qualify import Criteria, Scale, Skip, in_sample, qualify
+from consumer.stages.qualify import Criteria, Scale, Skip, in_sample, qualify
 from tests.unit.factories import trace_event
 
 CRIT = Criteria(Scale(0, 10), min_delta=0.5, sample_rate=1.0, max_text_chars=1000)

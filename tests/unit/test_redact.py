@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from purpose_agent.immune import scan_memory
 
-from consumer.cards import CardPolicy, build_cards
+from consumer.commands.memoryci import to_memoryci
 from consumer.events import ContrastPair, ScoreData, ScoreEvent
 from consumer.generate.rules import RulesGenerator
-from consumer.memoryci import to_memoryci
-from consumer.qualify import Scale
 from consumer.redact import redact, safe_event, unsafe
+from consumer.stages.cards import CardPolicy, build_cards
+from consumer.stages.qualify import Scale
 from tests.unit.factories import card_record
 
 EMAIL = "jane.doe@example.com"

@@ -5,8 +5,8 @@ import pytest
 from consumer.events import CURRICULUM, MistakeType
 from consumer.generate import ImmediateGenerator
 from consumer.generate.rules import RulesGenerator
-from consumer.qualify import Scale
-from consumer.validate import contrast_problem
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import contrast_problem
 from tests.unit.factories import score_event
 
 SCALE = Scale(0, 10)

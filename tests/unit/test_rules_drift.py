@@ -6,13 +6,13 @@ import pytest
 from purpose_agent.immune import scan_memory
 from purpose_agent.memory import MemoryCard as CiCard
 
-from consumer.cards import CardPolicy, build_cards
 from consumer.events import ContrastPair, MistakeType, ScoreEvent
 from consumer.generate.rules import RulesGenerator
 from consumer.generate.rules_drift import DRIFTS, drifted_purpose, purpose_drift
 from consumer.generate.subtlety import LEVELS, closer_reasoning, subtle_phi
-from consumer.qualify import Scale
-from consumer.validate import contrast_problem
+from consumer.stages.cards import CardPolicy, build_cards
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import contrast_problem
 from tests.unit.factories import score_event
 
 SCALE = Scale(0, 10)

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from consumer.errors import Fatal
-from consumer.metrics import Health
+from consumer.observe.metrics import Health
 from consumer.runner import calls as calls_module
 from consumer.runner.calls import Abort, Calls, classify
 from consumer.runner.producers import REPLACEMENTS_BEFORE_EXIT, Producers

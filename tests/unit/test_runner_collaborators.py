@@ -12,9 +12,8 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, KafkaExcep
 
 from consumer.errors import Fatal
 from consumer.events import SourceRef
-from consumer.metrics import Health
+from consumer.observe.metrics import Health
 from consumer.outcomes import Skipped
-from consumer.qualify import Skip
 from consumer.runner.commit import READ_DURING_COMMIT_S, CommitSchedule
 from consumer.runner.intake import Intake
 from consumer.runner.metadata import OffsetMetadata
@@ -24,6 +23,7 @@ from consumer.runner.rewind import Rewind
 from consumer.runner.status import Status
 from consumer.runner.transaction import Committing
 from consumer.runner.window import TP, Batch, Entry, Window
+from consumer.stages.qualify import Skip
 
 A, B = ("t", 0), ("t", 1)
 DONE = Skipped(Skip.BELOW_DELTA)

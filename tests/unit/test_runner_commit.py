@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from consumer import schemas
-from consumer.codec import decode_card
-from consumer.metrics import Health
+from consumer.observe.metrics import Health
 from consumer.runner import Runner
 from consumer.runner import commit as commit_module
 from consumer.settings import load
+from consumer.wire import schemas
+from consumer.wire.codec import decode_card
 from tests.unit.factories import avro, event_record, pipeline
 
 TOPIC = "agent.trace-events"

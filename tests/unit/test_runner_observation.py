@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from consumer.events import SourceRef
-from consumer.health import Health
+from consumer.observe.health import Health
 from consumer.outcomes import DeadLetter
 from consumer.runner.observation import DLQ_LOGS_PER_MINUTE, Observer
 from consumer.runner.pausing import Pausing

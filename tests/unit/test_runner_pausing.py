@@ -107,7 +107,7 @@ class RewindingConsumer(RecordingConsumer):
 
 
 def test_a_partition_paused_by_backpressure_is_resumed_after_a_rewind() -> None:
-    from consumer.metrics import Health
+    from consumer.observe.metrics import Health
     from consumer.runner.metadata import OffsetMetadata
     from consumer.runner.observation import Observer
     from consumer.runner.rewind import Rewind

@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from consumer.errors import Fatal
-from consumer.metrics import Health
+from consumer.observe.metrics import Health
 from consumer.runner import Runner
 from consumer.runner import calls as calls_module
 from consumer.runner.calls import Stuck

@@ -8,7 +8,7 @@ import time
 
 from confluent_kafka import KafkaError, KafkaException
 
-from consumer.metrics import Health
+from consumer.observe.metrics import Health
 from consumer.runner.calls import Abort
 from consumer.runner.status import Status
 from consumer.runner.transaction import Committing, Transaction

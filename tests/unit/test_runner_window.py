@@ -6,8 +6,8 @@ import asyncio
 
 from consumer.events import SourceRef
 from consumer.outcomes import DeadLetter, Skipped
-from consumer.qualify import Skip
 from consumer.runner.window import Entry, Window
+from consumer.stages.qualify import Skip
 
 TP0 = ("t", 0)
 TP1 = ("t", 1)

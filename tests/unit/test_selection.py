@@ -88,7 +88,7 @@ def test_memory_is_bounded_by_count_and_forgets_the_oldest_first() -> None:
     m = SituationMemory(capacity=50, max_age_ms=HOUR_MS, threshold=0.8)
     sketches = [m.sketch("p", shingles(f"step number {w} of the walk")) for w in _words(120)]
     for i, (keys, sig) in enumerate(sketches):
-        m.remember(keys, sig, owner=i, ts_ms=T0)
+        m.remember(keys, sig, owner=i, ts_ms=T0, outline=i)
     assert len(m) == 50
     assert m.near(*sketches[0], owner=-1) < 0.8  # forgotten
     assert all(m.near(k, s, owner=-1) >= 0.8 for k, s in sketches[-50:])  # the newest stay
@@ -98,8 +98,13 @@ def test_memory_is_bounded_by_count_and_forgets_the_oldest_first() -> None:
 def test_memory_forgets_by_age_in_event_time() -> None:
     m = SituationMemory(capacity=100, max_age_ms=HOUR_MS, threshold=0.8)
     old = m.sketch("p", shingles("an old situation about the invoice"))
-    m.remember(*old, owner=1, ts_ms=T0)
-    m.remember(*m.sketch("p", shingles("a new one about the refund")), owner=2, ts_ms=T0 + HOUR_MS + 2000)
+    m.remember(*old, owner=1, ts_ms=T0, outline=1)
+    m.remember(
+        *m.sketch("p", shingles("a new one about the refund")),
+        owner=2,
+        ts_ms=T0 + HOUR_MS + 2000,
+        outline=2,
+    )
     assert len(m) == 1
     assert m.near(*old, owner=3) == 0.0
 

@@ -1,5 +1,6 @@
-"""Property: whatever the stream and however partitions move between instances, the
-group never pairs more than its budget in an hour of event time."""
+"""Properties: whatever the stream and however partitions move between instances, the
+group never pairs more than its budget in an hour of event time; and the fair share's cheap
+answer is never a skip that the fresh one would not make."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from consumer.events import ScoreData, ScoreEvent
 from consumer.selection import HOUR_MS, Policy, Selector, partition_budget
+from consumer.selection.fair import HourShares, water_level
 
 T0 = 492_000 * HOUR_MS
 
@@ -88,3 +90,53 @@ def test_the_group_never_exceeds_its_budget_in_an_hour(
     for tp, pairs in paired.items():
         share = partition_budget(budget, tp[1], partitions)
         assert all(n <= share for n in Counter(h for _, h in pairs).values())
+
+
+_KEYS = st.sampled_from("abc")
+shares_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("offer"), _KEYS),
+        st.tuples(st.just("take"), _KEYS),
+        st.tuples(st.just("advance"), st.floats(0.0, 1.2)),
+        st.tuples(st.just("ask"), _KEYS, st.floats(1.0, 12.0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prior=st.dictionaries(st.sampled_from("abcd"), st.integers(0, 10), max_size=4),
+    script=shares_steps,
+)
+def test_a_key_skipped_without_a_rebuild_is_over_its_fresh_share(
+    prior: dict[str, int], script: list[tuple[object, ...]]
+) -> None:
+    """The cheap question (a level built some offers ago) never skips an event the fair
+    share computed afresh would take: demands only grow, so an old level is never lower."""
+    shares = HourShares(prior=dict(prior))
+    demand: Counter[str] = Counter()
+    taken: Counter[str] = Counter()
+    pace = 0.0
+    for step in script:
+        kind, key = step[0], str(step[1]) if step[0] != "advance" else ""
+        if kind == "offer":
+            shares.offer(shares.key(key), "act")
+            demand[key] += 1
+        elif kind == "take":
+            shares.key(key)
+            shares.take(key)
+            taken[key] += 1
+        elif kind == "advance":
+            assert isinstance(step[1], float)
+            shares.advance(step[1])
+            pace = max(pace, step[1])
+        else:
+            assert isinstance(step[2], float)
+            shares.key(key)
+            demands = {k: float(demand[k]) for k in {*demand, key}}
+            for k, before in prior.items():
+                demands[k] = max(demands.get(k, 0.0), before * min(1.0, pace))
+            fresh = taken[key] >= water_level(demands.values(), step[2])
+            if shares.over(key, step[2], sure=True):
+                assert fresh

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
     """
     import gc, json, sys, weakref
-    from consumer import app, tuning  # app: what the service has imported at start-up
+    from consumer.commands import app, tuning  # app: what the service has imported at start-up
 
     before = gc.get_threshold()
     tuning.tune_gc()

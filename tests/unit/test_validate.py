@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from consumer.errors import GenerationFailed
 from consumer.events import MistakeType, WrongEvaluation
-from consumer.qualify import Scale
-from consumer.validate import contrast_problem, ensure_contrast, same_text
+from consumer.stages.qualify import Scale
+from consumer.stages.validate import contrast_problem, ensure_contrast, same_text
 from tests.unit.factories import score_event
 
 E = score_event(phi_before=3, phi_after=6)

@@ -8,8 +8,10 @@ import asyncio
 import os
 import sys
 
-from consumer import logs, settings
+from consumer import settings
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
+from consumer.observe import logs
+from consumer.wire.registry import registry_client
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,22 +85,22 @@ def _config_error(exc: ConfigError) -> int:
 def _command(s: settings.Settings, args: argparse.Namespace) -> int:
     """Run the command ``args`` names (each imported only when it runs); its exit code."""
     if args.command == "run":
-        from consumer import app
+        from consumer.commands import app
 
         return asyncio.run(app.serve(s, os.environ, own_process=True))
     if args.command == "demo":
-        from consumer import demo
+        from consumer.commands import demo
 
         return demo.main(s, timeout_s=args.timeout)
     if args.command == "schemas":
-        from consumer import app
+        from consumer.commands import app
 
-        ids = app.register_schemas(s, app.registry_client(s))
+        ids = app.register_schemas(s, registry_client(s))
         for subject, schema_id in ids.items():
             print(f"{subject}: schema id {schema_id}")
         return 0
     if args.command == "memoryci":
-        from consumer import memoryci
+        from consumer.commands import memoryci
 
         report = memoryci.sync(s, args.store, idle_exit_s=args.idle_exit or None)
         print(
@@ -107,7 +109,7 @@ def _command(s: settings.Settings, args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "dlq":
-        from consumer import dlq
+        from consumer.commands import dlq
 
         return dlq.replay(
             s,

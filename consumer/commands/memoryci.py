@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from consumer import schemas
 from consumer.errors import ConfigError
 from consumer.settings import Settings
+from consumer.wire import schemas
+from consumer.wire.registry import registry_client
 
 if TYPE_CHECKING:  # the optional extra: imported where used
     from purpose_agent.memory import MemoryCard as CiCard  # type: ignore[import-untyped]
@@ -137,10 +138,8 @@ def sync(
     memory = _purpose_agent()
     from confluent_kafka import Consumer, TopicPartition
 
-    from consumer import app
-
     store = memory.MemoryStore(persistence_path=store_path)
-    registry = app.registry_client(s)
+    registry = registry_client(s)
     reader = schemas.text(schemas.MEMORY_CARD)
     # read_committed (only cards whose transaction committed: an aborted attempt's never
     # count), offsets committed below once a batch is stored.
@@ -175,7 +174,7 @@ def _read(
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, int], int]]:
     """The cards among ``records``, and per partition the offset after the last one read
     (a record that is not a card is logged and passed over)."""
-    from consumer.codec import decode_card
+    from consumer.wire.codec import decode_card
 
     cards = []
     ends: dict[tuple[str, int], int] = {}

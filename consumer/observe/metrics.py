@@ -2,7 +2,7 @@
 
 Names are prefixed ``selftaught_``, in base units, and their labels are bounded sets (no ids
 or free text). What /healthz and /readyz report, and the HTTP server, are in
-``consumer.health``; the batch histogram in ``consumer.histogram``. Both are importable from
+``consumer.observe.health``; the batch histogram in ``consumer.observe.histogram``. Both are importable from
 here too.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 from consumer.events import MistakeType
-from consumer.health import READY, Health, serve
-from consumer.histogram import BatchHistogram
+from consumer.observe.health import READY, Health, serve
+from consumer.observe.histogram import BatchHistogram
 from consumer.redact import KINDS
 
 __all__ = [

@@ -17,15 +17,19 @@ from importlib import resources
 from typing import Any
 
 import fastavro
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
-from consumer import app, kafka, metrics, schemas
-from consumer.codec import MAGIC, RegistryClient, decode_card, without_logical_types
-from consumer.errors import RegistryUnavailable
-from consumer.runner import TP, Runner
+from consumer.commands import app
+from consumer.errors import RegistryUnavailable, TimedOut
+from consumer.observe import metrics
+from consumer.runner import TP, Runner, kafka
+from consumer.runner.readback import TopicEnds, read_range, wait_stable
 from consumer.selection import Unselected
 from consumer.settings import Settings
+from consumer.wire import schemas
+from consumer.wire.codec import MAGIC, decode_card, without_logical_types
+from consumer.wire.registry import registry_client
 
 START_HINT = "start the local stack with:  bash deploy/local/stack.sh up"
 POISON = b"this is not an Avro record"
@@ -45,7 +49,7 @@ def check_stack(s: Settings) -> list[str]:
     except KafkaException as exc:
         problems.append(f"Kafka at {s.bootstrap_servers} does not answer ({exc.args[0].str()})")
     try:
-        app.registry_client(s).schema_text(1)
+        registry_client(s).schema_text(1)
     except RegistryUnavailable as exc:
         problems.append(f"the schema registry at {s.schema_registry_url} does not answer ({exc})")
     except Exception:
@@ -61,38 +65,23 @@ def encode_event(schema_id: int, event: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-_READER_GROUP = "selftaught-demo-reader"
+#: The bound on each wait after the service stopped: until what it committed is readable (the
+#: transaction markers replicated: milliseconds on a healthy cluster, seconds on a loaded one
+#: or across a leader election), and until it has been read back.
+SETTLE_S = 30.0
 
 
-def _ends(s: Settings, topic: str) -> dict[int, int]:
-    c = Consumer(s.reader_config(_READER_GROUP))
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    finally:
-        c.close()
+def _written(s: Settings, topic: str) -> dict[int, int]:
+    with TopicEnds(settings=s, topic=topic) as ends:
+        return ends.written()
 
 
-def _read(s: Settings, topic: str, start: dict[int, int]) -> list[Any]:
-    ends = _ends(s, topic)
-    c = Consumer(s.reader_config(_READER_GROUP))
-    out = []
-    try:
-        c.assign([TopicPartition(topic, p, start.get(p, 0)) for p in ends])
-        pending = {p for p, end in ends.items() if end > start.get(p, 0)}
-        idle = 0
-        while pending and idle < 20:
-            msgs = c.consume(500, 0.5)
-            idle = 0 if msgs else idle + 1
-            for msg in msgs:
-                if msg.error() is None:
-                    out.append(msg)
-            for tp in c.position([TopicPartition(topic, p) for p in list(pending)]):
-                if tp.offset >= ends[tp.partition]:
-                    pending.discard(tp.partition)
-    finally:
-        c.close()
-    return out
+def _settled(s: Settings, topic: str) -> dict[int, int]:
+    """The topic's end once everything written to it so far can be read (see readback)."""
+    with TopicEnds(settings=s, topic=topic) as ends:
+        target = ends.written()
+        wait_stable(topic, target, ends.stable, timeout_s=SETTLE_S)
+    return target
 
 
 #: Printed when the run skipped any for them (a budget is set).
@@ -136,16 +125,26 @@ def main(s: Settings, timeout_s: float = 120.0) -> int:
             print(f"selftaught demo: {line}")
         print(f"selftaught demo: {START_HINT}")
         return 1
+    try:
+        return _demo(s, timeout_s)
+    except TimedOut as exc:
+        print(f"selftaught demo: {exc}")
+        return 1
+
+
+def _demo(s: Settings, timeout_s: float) -> int:
     created = kafka.ensure_topics(
         s.admin_config(), kafka.service_topics(s.input_topic, s.output_topic, s.dlq_topic, 3)
     )
     if created:
         print(f"created topics: {', '.join(created)}")
-    registry = app.registry_client(s)
+    registry = registry_client(s)
     ids = app.register_schemas(s, registry)
     print("registered schemas: " + ", ".join(f"{k} (id {v})" for k, v in ids.items()))
 
-    out_start, dlq_start = _ends(s, s.output_topic), _ends(s, s.dlq_topic)
+    # What this run adds starts at the logs' ends, committed or not: records of an earlier
+    # run still waiting for their markers are that run's.
+    out_start, dlq_start = _written(s, s.output_topic), _written(s, s.dlq_topic)
     events = sample_events()
     producer = Producer(s.plain_producer_config())
     input_id = ids[schemas.subject(s.input_topic)]
@@ -154,8 +153,9 @@ def main(s: Settings, timeout_s: float = 120.0) -> int:
             s.input_topic, key=ev["trace_id"].encode(), value=encode_event(input_id, ev)
         )
     producer.produce(s.input_topic, key=b"trace-demo-poison", value=POISON)
-    producer.flush(30)
-    targets = {(s.input_topic, p): end for p, end in _ends(s, s.input_topic).items() if end > 0}
+    if producer.flush(SETTLE_S):
+        raise TimedOut(f"the samples were not all acknowledged by Kafka within {SETTLE_S:g}s")
+    targets = {(s.input_topic, p): end for p, end in _written(s, s.input_topic).items() if end > 0}
     print(f"produced {len(events) + 1} sample records to {s.input_topic}; running the service")
 
     before = _outcome_counts()
@@ -163,7 +163,15 @@ def main(s: Settings, timeout_s: float = 120.0) -> int:
     if code != 0:
         return code
     after = _outcome_counts()
-    _print_results(s, registry, out_start, dlq_start, before, after)
+    # The service committed the input to its end; its last transaction's markers may still be
+    # on their way to the output partitions' replicas.
+    out_end, dlq_end = _settled(s, s.output_topic), _settled(s, s.dlq_topic)
+    cards = [
+        decode_card(m.value() or b"", registry.schema_text)
+        for m in read_range(s, s.output_topic, out_start, out_end, SETTLE_S)
+    ]
+    dead = read_range(s, s.dlq_topic, dlq_start, dlq_end, SETTLE_S)
+    _print_results(s, cards, dead, before, after)
     return 0
 
 
@@ -189,15 +197,11 @@ async def _run_until(s: Settings, targets: dict[TP, int], timeout_s: float) -> i
 
 def _print_results(
     s: Settings,
-    registry: RegistryClient,
-    out_start: dict[int, int],
-    dlq_start: dict[int, int],
+    cards: list[dict[str, Any]],
+    dead: list[Message],
     before: dict[str, float],
     after: dict[str, float],
 ) -> None:
-    cards = [
-        decode_card(m.value(), registry.schema_text) for m in _read(s, s.output_topic, out_start)
-    ]
     by_pair: dict[str, dict[str, dict[str, Any]]] = {}
     for c in cards:
         by_pair.setdefault(c["pair_id"], {})[c["kind"]] = c
@@ -236,10 +240,9 @@ def _print_results(
         if k not in SELECTION_SKIPS or after.get(k, 0) - before.get(k, 0)
     }
     print("\nskipped: " + ", ".join(f"{k} {int(v)}" for k, v in skipped.items()))
-    dead = _read(s, s.dlq_topic, dlq_start)
     print(f"dead-lettered: {len(dead)}")
     for msg in dead:
-        h = msg.headers() or []
+        h = kafka.record_headers(msg)
         print(
             f"  {kafka.header(h, kafka.H_STAGE)}/{kafka.header(h, kafka.H_CLASS)}: "
             f"{kafka.header(h, kafka.H_MESSAGE)}"
@@ -254,7 +257,7 @@ def _print_memoryci(cards: list[dict[str, Any]]) -> None:
     except ImportError:
         print("\nMemoryCI: pip install 'selftaught-consumer[memoryci]' to see what it does")
         return
-    from consumer import memoryci
+    from consumer.commands import memoryci
 
     store = MemoryStore()  # in memory: the demo leaves nothing behind
     verdicts = memoryci.submit_all(store, cards)

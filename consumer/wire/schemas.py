@@ -21,7 +21,7 @@ def _schema_dir() -> Path:
     packaged = Path(str(resources.files("consumer"))) / "_schemas"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "schemas"
+    return Path(__file__).resolve().parents[2] / "schemas"
 
 
 @cache

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_lat
 
 __all__ = ["READY", "Health", "serve"]
 
-# Defined beside what sets it; consumer.metrics lists it with the others.
+# Defined beside what sets it; consumer.observe.metrics lists it with the others.
 READY = Gauge("selftaught_ready", "1 when /readyz answers ready.")
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
-from consumer.kafka import H_CLASS, H_STAGE, header, original_headers, record_headers
+from consumer.runner.kafka import H_CLASS, H_STAGE, header, original_headers, record_headers
 from consumer.settings import Settings
 
 

@@ -8,9 +8,8 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 
-from consumer import build, kafka, metrics, schemas, tuning
-from consumer.cards import CardPolicy
-from consumer.codec import CardEncoder, EventDecoder, RegistryClient
+from consumer import build
+from consumer.commands import tuning
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
 from consumer.events import MistakeType
 from consumer.generate import ContrastGenerator
@@ -18,19 +17,20 @@ from consumer.generate.rules import RulesGenerator
 from consumer.judge.check import PairCheck
 from consumer.judge.curriculum import DifficultyCurriculum
 from consumer.judge.setup import make_check, make_curriculum, restorer
+from consumer.observe import metrics
 from consumer.pipeline import Pipeline
-from consumer.qualify import Criteria
-from consumer.runner import TP, Runner
+from consumer.runner import TP, Runner, kafka
 from consumer.runner.metadata import OffsetMetadata
 from consumer.selection import Policy, Selector
 from consumer.selection.seam import SelectionSeam
 from consumer.settings import Settings, resolve_instance_id
+from consumer.stages.cards import CardPolicy
+from consumer.stages.qualify import Criteria, Scale
+from consumer.wire import schemas
+from consumer.wire.codec import CardEncoder, EventDecoder, RegistryClient
+from consumer.wire.registry import registry_client
 
 log = logging.getLogger(__name__)
-
-def registry_client(s: Settings) -> RegistryClient:
-    password = s.schema_registry_password.get_secret_value() if s.schema_registry_password else None
-    return RegistryClient(url=s.schema_registry_url, user=s.schema_registry_user, password=password)
 
 
 def register_schemas(s: Settings, registry: RegistryClient) -> dict[str, int]:
@@ -62,7 +62,7 @@ def make_generator(
     s: Settings, levels: Callable[[MistakeType], int] | None = None
 ) -> ContrastGenerator:
     """``levels``: each mistake type's subtlety level, when a judge's curriculum sets them."""
-    scale = s.scale
+    scale = Scale(s.phi_min, s.phi_max)
     if s.backend == "rules":
         if s.llm_backend == "auto":
             log.warning(
@@ -112,7 +112,9 @@ def make_pipeline(
     """The pure stages for one record, configured from the settings."""
     return Pipeline(
         decoder=EventDecoder(source=registry),
-        criteria=Criteria(s.scale, s.min_delta, s.sample_rate, s.max_text_chars),
+        criteria=Criteria(
+            Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars
+        ),
         generator=generator,
         encoder=CardEncoder(schema_id=schema_id),
         policy=card_policy(s),

@@ -7,7 +7,7 @@ from typing import Final
 
 from consumer.errors import GenerationFailed
 from consumer.events import ScoreEvent, WrongEvaluation
-from consumer.qualify import Scale
+from consumer.stages.qualify import Scale
 
 _EPSILON: Final = 1e-9
 _GLANCE: Final = 48  # characters of each text normalised first by same_text

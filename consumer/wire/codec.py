@@ -16,9 +16,9 @@ import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from consumer import avro, schemas
 from consumer.errors import CredentialsRefused, DecodeError, RegistryUnavailable
 from consumer.events import MemoryCard, ScoreData, TraceEvent
+from consumer.wire import avro, schemas
 
 _HEADER: Final = struct.Struct(">bi")  # magic byte, signed 32-bit schema id (as Java writes it)
 MAGIC: Final = 0
