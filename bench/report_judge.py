@@ -49,6 +49,7 @@ def judge_section(llm: dict[str, Any]) -> list[str]:
                 p["qualifying_per_s"],
                 f"{p['pct_of_ideal']}%",
                 f"x{vs.get('qualifying_per_s_ratio')}",
+                "{} ({})".format(*(_fmt(x) for x in vs.get("cpu_ms_per_pair") or (None, None))),
                 _fmt(((p.get("per_pair") or {}).get("calls") or {}).get("all")),
                 p["fake_max_in_flight"],
                 p["service_cpu_cores"][0],
@@ -64,6 +65,7 @@ def judge_section(llm: dict[str, Any]) -> list[str]:
                 "pairs/s",
                 "% ideal",
                 "vs no judge",
+                "svc CPU ms a pair (no judge)",
                 "calls a pair",
                 "max in flight",
                 "svc cores",
@@ -74,8 +76,11 @@ def judge_section(llm: dict[str, Any]) -> list[str]:
         )
     )
     out.append(
-        "  per pair (the service's metrics over the window; the fake's usage counts ~4 "
-        "characters a token of what it was sent: the size of the prompts, not a tokenizer):"
+        "  per pair, from the service's metrics over the window: the generator's tokens and USD "
+        "per generation, the judge's per verdict; calls as the fake counted them, per pair "
+        "committed (a few % off: the fake's exact latency makes calls and commits move in "
+        "waves). The fake's usage is ~4 characters a token of what it was sent: the size of "
+        "the prompts, not a tokenizer; its verdicts are one short sentence."
     )
     plain = {(p["concurrency"], p["latency_s"]): p for p in llm.get("points") or []}
     urows = []

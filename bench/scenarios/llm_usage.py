@@ -2,11 +2,16 @@
 and how a point with the judge on compares with the same point without it.
 
 The service counts tokens and estimated dollars per answered call (``selftaught_llm_*``, the
-judge's share also in ``selftaught_judge_*``) and pairs as they are committed; the fake
-counts the requests it received, judge requests apart. A point reads both every half
-second or so; each figure per pair is the least-squares slope of one counter over the
-window divided by the slope of committed pairs, so the waves in which the fake's
-fixed-latency answers arrive (and commits follow) cancel out, as for the point's rate.
+judge's share also in ``selftaught_judge_*``), each generation as its answer is read
+(``selftaught_llm_mistake_types``) and each verdict as its two answers are
+(``selftaught_judge_verdicts``); the fake counts the requests it received, judge requests
+apart. A point reads both every half second or so, and each figure is a ratio of
+least-squares slopes over the window. The generator's tokens are divided by the generations
+and the judge's by the verdicts, counters that move at the same moments as the tokens: the
+fake answers every call after exactly its latency, so the service runs in lockstep (with the
+judge on, a wave of generator calls, then waves of judge calls) and any count taken at
+another moment, such as pairs committed, is off by where the window cuts the cycle. The
+calls per committed pair are kept as measured, with that error.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ def reading(metrics: Mapping[str, float], fake: Mapping[str, Any]) -> dict[str, 
     totals include the judge's, so the generator's are the difference)."""
     out = {
         "pairs": _sum(metrics, "selftaught_pairs_generated_total"),
+        "generations": _sum(metrics, "selftaught_llm_mistake_types_total"),
+        "verdicts": _sum(metrics, "selftaught_judge_verdicts_total"),
         "calls.generator": float(fake["requests"] - fake.get("judge_requests", 0)),
         "calls.judge": float(fake.get("judge_requests", 0)),
         "usd.judge": _sum(metrics, "selftaught_judge_cost_usd_total"),
@@ -57,25 +64,27 @@ def reading(metrics: Mapping[str, float], fake: Mapping[str, Any]) -> dict[str, 
 
 
 def per_pair(samples: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, Any] | None:
-    """Calls, tokens and dollars per committed pair over timed ``reading``s; ``None`` when
-    no pair was committed over them."""
+    """Over timed ``reading``s: the calls per committed pair (as the fake saw them), and the
+    tokens and dollars of a pair: the generator's per generation plus the judge's per
+    verdict (zero without a judge). ``None`` when no pair was committed over them."""
     pairs = slope([(t, r["pairs"]) for t, r in samples])
     if pairs <= 0:
         return None
 
-    def each(key: str) -> float:
-        return slope([(t, r.get(key, 0.0)) for t, r in samples]) / pairs
+    def rate(key: str) -> float:
+        return slope([(t, r.get(key, 0.0)) for t, r in samples])
 
     out: dict[str, Any] = {"pairs_per_s": round(pairs, 1)}
-    calls = {who: each(f"calls.{who}") for who in ("generator", "judge")}
+    calls = {who: rate(f"calls.{who}") / pairs for who in ("generator", "judge")}
     out["calls"] = {k: round(v, 2) for k, v in calls.items()} | {
         "all": round(sum(calls.values()), 2)
     }
-    for who in ("generator", "judge"):
-        tokens = {kind: each(f"tokens.{who}.{kind}") for kind in KINDS}
+    for who, per in (("generator", "generations"), ("judge", "verdicts")):
+        done = rate(per)
+        tokens = {k: rate(f"tokens.{who}.{k}") / done if done > 0 else 0.0 for k in KINDS}
         out[who] = {k: round(v) for k, v in tokens.items()} | {
             "total": round(sum(tokens.values())),
-            "usd": round(each(f"usd.{who}"), 6),
+            "usd": round(rate(f"usd.{who}") / done, 6) if done > 0 else 0.0,
         }
     out["usd"] = round(out["generator"]["usd"] + out["judge"]["usd"], 6)
     return out
@@ -83,9 +92,11 @@ def per_pair(samples: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, 
 
 def comparison(judged: Mapping[str, Any], plain: Mapping[str, Any]) -> dict[str, Any]:
     """A point with the judge on against the same concurrency and latency without it:
-    the ratio of qualifying events committed per second, and of cost and tokens per pair."""
+    the ratio of qualifying events committed per second, the service's CPU per pair with and
+    without, and the ratios of cost and tokens per pair."""
     out: dict[str, Any] = {
-        "qualifying_per_s_ratio": _ratio(judged["qualifying_per_s"], plain["qualifying_per_s"])
+        "qualifying_per_s_ratio": _ratio(judged["qualifying_per_s"], plain["qualifying_per_s"]),
+        "cpu_ms_per_pair": [_cpu_ms(judged), _cpu_ms(plain)],
     }
     a, b = judged.get("per_pair"), plain.get("per_pair")
     if a and b:
@@ -95,6 +106,11 @@ def comparison(judged: Mapping[str, Any], plain: Mapping[str, Any]) -> dict[str,
             b["generator"]["total"] + b["judge"]["total"],
         )
     return out
+
+
+def _cpu_ms(p: Mapping[str, Any]) -> float | None:
+    rate = p["qualifying_per_s"]
+    return round(1000 * sum(p["service_cpu_cores"]) / rate, 2) if rate else None
 
 
 def _ratio(a: float, b: float) -> float | None:

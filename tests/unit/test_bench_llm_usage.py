@@ -19,6 +19,8 @@ def metrics(
         'selftaught_pairs_generated_total{generator="anthropic/x",mistake_type="sycophancy"}': pairs
         / 2,
         'selftaught_pairs_generated_total{generator="anthropic/x",mistake_type="other"}': pairs / 2,
+        'selftaught_llm_mistake_types_total{mistake_type="sycophancy"}': pairs + 3,
+        'selftaught_judge_verdicts_total{verdict="right",mistake_type="other"}': pairs - 1,
         "selftaught_llm_cost_usd_total": usd[0],
         "selftaught_judge_cost_usd_total": usd[1],
         'selftaught_records_consumed_total{outcome="qualified"}': 10**6,  # not a pair count
@@ -50,7 +52,7 @@ def test_a_reading_separates_the_generators_share_from_the_judges() -> None:
         ),
         {"requests": 120, "judge_requests": 80},
     )
-    assert r["pairs"] == 40
+    assert (r["pairs"], r["generations"], r["verdicts"]) == (40, 43, 39)
     assert (r["calls.generator"], r["calls.judge"]) == (40, 80)
     assert (r["tokens.generator.input"], r["tokens.judge.input"]) == (400, 600)
     assert (r["tokens.generator.cache_read"], r["tokens.judge.output"]) == (5000, 100)
@@ -63,6 +65,8 @@ def test_per_pair_divides_each_counters_rate_by_the_pairs_rate() -> None:
         t, pairs = i * 0.5, 50 * i  # 100 pairs/s
         r = {
             "pairs": float(pairs),
+            "generations": float(pairs),
+            "verdicts": float(pairs),
             "calls.generator": float(pairs),
             "calls.judge": 2.0 * pairs,
             "tokens.generator.input": 700.0 * pairs,
@@ -82,6 +86,57 @@ def test_per_pair_divides_each_counters_rate_by_the_pairs_rate() -> None:
     assert got["generator"]["total"] == 700 + 90 + 2200
     assert got["judge"]["total"] == 1300 + 40
     assert got["usd"] == pytest.approx(0.0055)
+
+
+def test_tokens_follow_generations_and_verdicts_not_the_commits_cycle() -> None:
+    # Lockstep: generator answers in one wave, judge answers in the next two, commits after
+    # them; the window ends mid-cycle. Tokens are divided by the counters that move with
+    # them, so a pair still costs exactly one generation and one verdict.
+    samples = []
+    sent_gen = sent_judge = gen = judged = committed = 0
+    for wave in range(14):
+        phase = wave % 3
+        if phase == 0:
+            committed = judged  # the pairs judged in the last wave
+            sent_gen += 60
+        elif phase == 1:
+            gen += 60
+            sent_judge += 120
+        else:
+            judged += 60
+        r = {
+            "pairs": float(committed),
+            "generations": float(gen),
+            "verdicts": float(judged),
+            "calls.generator": float(sent_gen),
+            "calls.judge": float(sent_judge),
+            "tokens.generator.input": 500.0 * gen,
+            "tokens.judge.input": 800.0 * judged,
+            "usd.generator": 0.002 * gen,
+            "usd.judge": 0.001 * judged,
+        }
+        samples.append((float(wave), r))
+    got = per_pair(samples)
+    assert got is not None
+    assert got["generator"]["input"] == 500 and got["judge"]["input"] == 800
+    assert got["usd"] == pytest.approx(0.003)
+    # against the commits, tokens and calls are off by where the window cuts the cycle
+    naive = slope([(t, r["tokens.generator.input"]) for t, r in samples]) / slope(
+        [(t, r["pairs"]) for t, r in samples]
+    )
+    assert abs(naive / 500 - 1) > 0.01
+    assert got["calls"]["all"] != 3
+
+
+def test_without_a_judge_the_judges_share_is_zero() -> None:
+    samples = [
+        (float(t), {"pairs": 10.0 * t, "generations": 10.0 * t, "usd.generator": 0.02 * t})
+        for t in range(5)
+    ]
+    got = per_pair(samples)
+    assert got is not None
+    assert got["judge"]["total"] == 0 and got["judge"]["usd"] == 0.0
+    assert got["usd"] == pytest.approx(0.002)
 
 
 def test_no_pair_committed_gives_no_per_pair_figures() -> None:
@@ -121,11 +176,14 @@ def test_the_comparison_is_judged_over_plain() -> None:
     vs = comparison(point(64, 80.0, 0.006, 4000, True), point(64, 240.0, 0.004, 3000, False))
     assert vs == {
         "qualifying_per_s_ratio": 0.333,
+        "cpu_ms_per_pair": [6.25, 2.08],  # 0.5 cores at 80 and at 240 pairs/s
         "usd_per_pair_ratio": 1.5,
         "tokens_per_pair_ratio": 1.333,
     }
-    assert comparison({"qualifying_per_s": 5.0}, {"qualifying_per_s": 0.0}) == {
-        "qualifying_per_s_ratio": None
+    idle = {"qualifying_per_s": 0.0, "service_cpu_cores": [0.1]}
+    assert comparison({"qualifying_per_s": 5.0, "service_cpu_cores": [0.1]}, idle) == {
+        "qualifying_per_s_ratio": None,
+        "cpu_ms_per_pair": [20.0, None],
     }
 
 
@@ -136,6 +194,7 @@ def test_the_report_shows_each_judge_point_beside_the_same_point_without() -> No
         judge_section({"points": [point(64, 240.0, 0.004, 3000, False)], "judge_points": [judged]})
     )
     assert "x0.333" in lines and "x1.5" in lines and "right 500" in lines
+    assert "6.25 (2.08)" in lines  # CPU a pair, with (without) the judge
     assert "1 + 2" in lines and "1 + 0" in lines  # calls a pair, with and without
     assert judge_section({"points": [], "judge_points": []}) == []
 
