@@ -149,11 +149,9 @@ _LOWER: Final = _table(INJECTION + SCORE_MANIPULATION, lowered=True)
 _CASED: Final = _table(TOOL_MISUSE + PRIVACY, lowered=False)
 
 
-def _search(table: _Table, text: str) -> re.Match[str] | None:
-    """The match one alternation of the table's patterns would find: the leftmost, and of
-    two at one position the first pattern's; only patterns whose words are in ``text`` run."""
-    first: re.Match[str] | None = None
-    first_order = 0
+def _gated(table: _Table, text: str) -> list[_Rule]:
+    """The table's rules whose words are all in ``text``: nearly always none."""
+    found: list[_Rule] = []
     for words, rules in table:
         for word in words:
             if word in text:
@@ -161,26 +159,31 @@ def _search(table: _Table, text: str) -> re.Match[str] | None:
         else:
             continue
         for rule in rules:
-            if not _has_all(rule.needs, text):
-                continue
-            if rule.hint is not None and rule.hint.search(text) is None:
-                continue
-            m = rule.pattern.search(text)
-            if m is None:
-                continue
-            if first is None or (m.start(), rule.order) < (first.start(), first_order):
-                first, first_order = m, rule.order
+            for group in rule.needs:
+                for word in group:
+                    if word in text:
+                        break
+                else:
+                    break
+            else:
+                found.append(rule)
+    return found
+
+
+def _first(rules: list[_Rule], text: str) -> re.Match[str] | None:
+    """The match one alternation of the rules' patterns would find in ``text``: the
+    leftmost, and of two at one position the first pattern's."""
+    first: re.Match[str] | None = None
+    first_order = 0
+    for rule in rules:
+        if rule.hint is not None and rule.hint.search(text) is None:
+            continue
+        m = rule.pattern.search(text)
+        if m is None:
+            continue
+        if first is None or (m.start(), rule.order) < (first.start(), first_order):
+            first, first_order = m, rule.order
     return first
-
-
-def _has_all(groups: tuple[tuple[str, ...], ...], text: str) -> bool:
-    for group in groups:
-        for word in group:
-            if word in text:
-                break
-        else:
-            return False
-    return True
 
 
 def card_text(card: MemoryCard) -> str:
@@ -193,12 +196,22 @@ def unsafe(text: str, calibration: bool = False) -> str | None:
     """What in ``text`` MemoryCI's immune scan would reject, or ``None``: the check after
     redaction (``calibration``: the stricter rule for calibration cards, which may not
     carry "always" beside "high" or "10")."""
-    lower = text.lower()
-    m = _search(_LOWER, lower)
-    if m is not None:
-        return f"text that reads as an instruction or a score rule ({m.group(0)[:40]!r})"
-    if _search(_CASED, text) is not None:
+    # The words are looked for in a copy of the text with every character beyond ASCII
+    # replaced by "?": they are ASCII, and lower() of such a copy takes a seventh of the
+    # time (a card carries Φ, → and …). lower() turns no character beyond ASCII into ASCII
+    # but these two (test_scan checks every code point), so where neither is, the words
+    # lower() of the text holds are in lower() of the copy.
+    plain = text if text.isascii() else text.encode("ascii", "replace").decode("ascii")
+    exotic = "\u0130" in text or "\u212a" in text
+    plain_lower = text.lower() if exotic else plain.lower()
+    rules = _gated(_LOWER, plain_lower)
+    if rules:
+        m = _first(rules, text.lower())
+        if m is not None:
+            return f"text that reads as an instruction or a score rule ({m.group(0)[:40]!r})"
+    rules = _gated(_CASED, plain)
+    if rules and _first(rules, text) is not None:
         return "a secret, an address, a path or code to run"
-    if calibration and "always" in lower and ("high" in lower or "10" in lower):
+    if calibration and "always" in plain_lower and ("high" in plain_lower or "10" in plain_lower):
         return "'always' beside a high score"
     return None
