@@ -23,6 +23,10 @@ HOT_MODULES = (
     "consumer.qualify",
     "consumer.validate",
     "consumer.generate.rules",
+    "consumer.redact.patterns",
+    "consumer.redact.safe",
+    "consumer.redact.scan",
+    "consumer.redact.text",
 )
 
 
