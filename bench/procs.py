@@ -158,8 +158,10 @@ class FakeLLM:
             return out
 
     def reset(self, latency_s: float) -> None:
+        """Forget everything, then answer after ``latency_s`` with usage counted from what
+        was sent (about four characters a token: the size of the prompts, not a tokenizer)."""
         self.control({"op": "reset"})
-        self.control({"op": "configure", "latency_s": latency_s})
+        self.control({"op": "configure", "latency_s": latency_s, "usage_from_text": True})
 
     def cpu_s(self) -> float | None:
         return proc_cpu_s(self.proc.pid)

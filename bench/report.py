@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report_judge import judge_section
 from bench.report_sections import (
     eval_section,
     latency_section,
@@ -64,6 +65,7 @@ def render(res: dict[str, Any]) -> str:
     llm = res.get("llm")
     if llm and "error" not in llm:
         out.extend(llm_section(llm))
+        out.extend(judge_section(llm))
 
     lat = res.get("latency")
     if lat and "error" not in lat:

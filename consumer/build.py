@@ -25,6 +25,10 @@ HOT_MODULES = (
     "consumer.stages.qualify",
     "consumer.stages.validate",
     "consumer.generate.rules",
+    "consumer.redact.patterns",
+    "consumer.redact.safe",
+    "consumer.redact.scan",
+    "consumer.redact.text",
 )
 
 

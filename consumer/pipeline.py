@@ -27,7 +27,7 @@ from consumer.outcomes import (
     dead_letter,
 )
 from consumer.places import FairPlaces
-from consumer.redact import safe_event, unsafe
+from consumer.redact import card_text, safe_event, unsafe
 from consumer.selection import Selector, Unselected, Wait
 from consumer.stages.cards import CALIBRATION, CardPolicy, build_cards
 from consumer.stages.qualify import Criteria, Skip, qualify
@@ -282,7 +282,7 @@ class Pipeline:
         # (Generated text was checked where it was generated: the LLM generator asks once
         # more for an answer that carries what redaction removes.)
         for card in (correct, failure):
-            if unsafe(f"{card.content} {card.pattern} {card.strategy}", card.kind == CALIBRATION):
+            if unsafe(card_text(card), card.kind == CALIBRATION):
                 return Skipped(Skip.UNSAFE_CONTENT)
         key = event.trace_id.encode("utf-8", "surrogatepass")
         cards = (self._encoder.encode(correct), self._encoder.encode(failure))

@@ -53,7 +53,8 @@ From another process: ``python -m testkit.anthropic_server --port 8089`` and
     {"op": "configure", "latency_s": 0.2, "usage": {...}, "ratelimit": {...}}
     {"op": "reset"}
 
-``GET /_control`` answers the request count, the in-flight high-water mark and the rules.
+``GET /_control`` answers the request count (and how many were judge requests), the in-flight
+high-water mark and the rules.
 
 A scripted model for other prompts (the critic ``selftaught eval`` asks): ``fake.script(fn)``
 makes every ``ok`` answer ``fn(user_text)``, a JSON-able object, instead of a wrong
@@ -63,6 +64,15 @@ Every ``/v1/messages`` request is recorded (``fake.requests``: body, lower-cased
 behaviour it got), so tests can assert what was sent. ``fake.configure`` sets the latency,
 the ``usage`` answered and the ``anthropic-ratelimit-*`` headers; ``fake.reset`` forgets all
 of it and ends hangs in progress; ``fake.max_in_flight`` is the concurrency high-water mark.
+
+Usage: by default every answer reports the same ``usage`` (900 input, 120 output, 600
+cache-read tokens, or what ``configure(usage=...)`` set), which tests of the cost arithmetic
+rely on. ``configure(usage_from_text=True)`` makes it count what was sent instead, at about
+four characters a token (``text_usage``): the system blocks marked ``cache_control`` as one
+cached prefix when it reaches ``CACHE_MIN_TOKENS`` (written the first time the fake sees it,
+read after), everything else sent as input, the answer's text as output. It approximates the
+size of the prompts, not a real model's tokenizer: the JSON schema of ``output_config`` and
+the message framing are not counted, and a real tokenizer gives other numbers.
 """
 
 from __future__ import annotations
@@ -115,6 +125,9 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
 _STEP = re.compile(r"<step>(.*?)</step>", re.S)
 _PAIR = re.compile(r"<pair>(.*?)</pair>", re.S)
 _MISTAKE = re.compile(r"<requested_mistake>\s*([a-z_]+)\s*</requested_mistake>")
+#: A real model caches a marked prefix only from a minimum length (1,024 tokens for the
+#: Sonnet-class models; 4,096 for Haiku 4.5, which the fake does not tell apart).
+CACHE_MIN_TOKENS = 1024
 _MISTAKES = (
     "intention_credit",
     "sycophancy",
@@ -193,6 +206,7 @@ class _State:
             "reset_in_s": 60.0,
         }
     )
+    usage_from_text: bool = False
 
 
 class FakeAnthropic:
@@ -222,6 +236,8 @@ class FakeAnthropic:
         self._judge_windows: list[Rule] = []
         self._judge_by: dict[str, Rule] = {}
         self._requests: list[Recorded] = []
+        self._judge_requests = 0
+        self._cached: set[int] = set()  # hashes of the cached prefixes written so far
         self._state = _State(latency_s=latency_s)
         self._in_flight = 0
         self.max_in_flight = 0
@@ -309,8 +325,11 @@ class FakeAnthropic:
         latency_s: float | None = None,
         usage: dict[str, int] | None = None,
         ratelimit: dict[str, float] | None = None,
+        usage_from_text: bool | None = None,
     ) -> None:
         with self._lock:
+            if usage_from_text is not None:
+                self._state.usage_from_text = usage_from_text
             if latency_s is not None:
                 self._state.latency_s = latency_s
             if usage is not None:
@@ -334,6 +353,8 @@ class FakeAnthropic:
             self._judge_windows.clear()
             self._judge_by.clear()
             self._requests.clear()
+            self._judge_requests = 0
+            self._cached.clear()
             self._state = _State(latency_s=self._default_latency)
             self._wake.set()
             self._wake = threading.Event()
@@ -371,6 +392,7 @@ class FakeAnthropic:
                 latency_s=payload.get("latency_s"),
                 usage=payload.get("usage"),
                 ratelimit=payload.get("ratelimit"),
+                usage_from_text=payload.get("usage_from_text"),
             )
         elif op == "reset":
             self.reset()
@@ -383,6 +405,7 @@ class FakeAnthropic:
             now = time.monotonic()
             return {
                 "requests": len(self._requests),
+                "judge_requests": self._judge_requests,
                 "in_flight": self._in_flight,
                 "max_in_flight": self.max_in_flight,
                 "latency_s": self._state.latency_s,
@@ -433,10 +456,15 @@ class FakeAnthropic:
                     at=time.monotonic(),
                 )
             )
+            if pair is not None:
+                self._judge_requests += 1
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
             state = _State(
-                self._state.latency_s, dict(self._state.usage), dict(self._state.ratelimit)
+                self._state.latency_s,
+                dict(self._state.usage),
+                dict(self._state.ratelimit),
+                self._state.usage_from_text,
             )
             generation, wake = self._generation, self._wake
         try:
@@ -504,11 +532,15 @@ class FakeAnthropic:
             "content": [{"type": "text", "text": text}] if text else [],
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": state.usage,
+            "usage": self._text_usage(body, text) if state.usage_from_text else state.usage,
         }
         if b == "no_usage":
             del message["usage"]
         return 200, message, headers
+
+    def _text_usage(self, body: dict[str, Any], answer: str) -> dict[str, int]:
+        with self._lock:
+            return text_usage(body, answer, self._cached)
 
     @staticmethod
     def verdict_for(pair_json: str, right: bool, wrong_when: str | None = None) -> dict[str, Any]:
@@ -555,6 +587,41 @@ class FakeAnthropic:
             "lesson": f"(fake) The wrong evaluation made the {mistake} mistake; score what "
             "the state after shows.",
         }
+
+
+def _tokens(chars: int) -> int:
+    return (chars + 3) // 4
+
+
+def text_usage(body: dict[str, Any], answer: str, cached: set[int]) -> dict[str, int]:
+    """A ``usage`` counted from the request at about four characters a token: the system
+    blocks up to the last one marked ``cache_control`` are the cached prefix when it reaches
+    ``CACHE_MIN_TOKENS`` (a write the first time its hash is not in ``cached``, which is
+    then updated; a read after), the rest of the system and the messages' text are input,
+    ``answer`` is the output."""
+    system = body.get("system", "")
+    blocks = [{"text": system}] if isinstance(system, str) else list(system)
+    marked = [i for i, b in enumerate(blocks) if b.get("cache_control")]
+    cut = marked[-1] + 1 if marked else 0
+    prefix = "".join(str(b.get("text", "")) for b in blocks[:cut])
+    rest = "".join(str(b.get("text", "")) for b in blocks[cut:])
+    rest += "".join(_texts(body, "user") + _texts(body, "assistant"))
+    write = read = 0
+    if _tokens(len(prefix)) >= CACHE_MIN_TOKENS:
+        key = hash(prefix)
+        if key in cached:
+            read = _tokens(len(prefix))
+        else:
+            cached.add(key)
+            write = _tokens(len(prefix))
+    else:
+        rest = prefix + rest
+    return {
+        "input_tokens": _tokens(len(rest)),
+        "output_tokens": _tokens(len(answer)),
+        "cache_creation_input_tokens": write,
+        "cache_read_input_tokens": read,
+    }
 
 
 def _check(behaviour: str) -> None:

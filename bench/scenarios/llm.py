@@ -4,139 +4,86 @@ API at each concurrency and latency; the start-up stall."""
 from __future__ import annotations
 
 import math
-import statistics
 import time
+from collections import Counter
 from typing import Any
 
-from bench.load import (
-    delete_topics,
-    produce_backlog,
-    produce_primer,
-)
+from bench.load import delete_topics, produce_backlog
 from bench.procs import Committed, FakeLLM
 from bench.scenarios.context import PARTITIONS, QUALIFYING, Ctx
-from bench.scenarios.llm_calls import LLM_POINTS, anthropic_env, call_floor, sdk_alone, sequential
+from bench.scenarios.llm_calls import (
+    JUDGE_POINTS,
+    LLM_POINTS,
+    anthropic_env,
+    call_floor,
+    sdk_alone,
+    sequential,
+)
+from bench.scenarios.llm_usage import comparison
+from bench.scenarios.steady import steady
 from testkit.service import Service, metric_sum
 from testkit.stack import Topics, create_topics
 
 
-def _wait_committed(
-    committed: Committed, services: list[Service], at_least: int = 1, timeout: float = 90
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (committed.total() or 0) >= at_least:
-            return
-        for s in services:
-            if not s.alive():
-                raise RuntimeError(f"service exited:\n{s.log_tail()}")
-        time.sleep(0.1)
-    raise RuntimeError("no commit within the timeout:\n" + services[0].log_tail())
-
-
-def steady(
-    ctx: Ctx,
-    t: Topics,
-    backlog_n: int,
-    services: list[Service],
-    fake: FakeLLM,
-    warmup_s: float,
-    measure_s: float,
-    seed: int,
+def llm_point(
+    ctx: Ctx, fake: FakeLLM, concurrency: int, latency_s: float, judge: bool = False
 ) -> dict[str, Any]:
-    """Throughput over a window after a warm-up, with the backlog never running dry.
-
-    The instances are up and have each committed a primer record (so they have the writer
-    schema) before the backlog is produced: the start-up stall is measured separately.
-    """
-    committed = Committed(ctx.stack, t.group, t.input, t.partitions)
-    try:
-        primed = produce_primer(ctx.stack, t.input, t.partitions)
-        _wait_committed(committed, services, primed)
-        backlog = produce_backlog(
-            ctx.stack,
-            t.input,
-            t.partitions,
-            backlog_n,
-            qualifying_share=QUALIFYING,
-            seed=seed,
-            after_primer=True,
-        )
-        time.sleep(warmup_s)
-        c0, r0 = committed.get(), fake.control()["requests"]
-        t0 = time.monotonic()
-        cpu0 = [s.cpu_s() or 0.0 for s in services]
-        fcpu0 = fake.cpu_s() or 0.0
-        # The fake answers after exactly the configured latency, so calls complete, and
-        # commits move, in waves: two readings at the window's ends can miss or gain a whole
-        # wave. The rates are the least-squares slopes of readings every 100 ms instead.
-        samples: list[tuple[float, int, int]] = []
-        while time.monotonic() - t0 < measure_s:
-            got = committed.get()
-            if got is not None:
-                samples.append((time.monotonic() - t0, sum(got.values()), backlog.qualifying(got)))
-            time.sleep(0.1)
-        c1, stats = committed.get(), fake.control()
-        t1 = time.monotonic()
-        cpu1 = [s.cpu_s() or 0.0 for s in services]
-        fcpu1 = fake.cpu_s() or 0.0
-    finally:
-        committed.close()
-    assert c0 is not None and c1 is not None
-    dt = t1 - t0
-    events = _slope([(t, e) for t, e, _ in samples]) * dt
-    qual = _slope([(t, q) for t, _, q in samples]) * dt
-    outcomes: dict[str, float] = {}
-    for s in services:
-        for k, v in s.metrics().items():
-            if k.startswith("selftaught_llm_requests_total{"):
-                key = k.split('outcome="', 1)[1].split('"', 1)[0]
-                outcomes[key] = outcomes.get(key, 0) + v
-    return {
-        "seconds": round(dt, 2),
-        "events_per_s": round(events / dt, 1),
-        "qualifying_per_s": round(qual / dt, 1),
-        "llm_calls_per_s": round((stats["requests"] - r0) / dt, 1),
-        "fake_max_in_flight": stats["max_in_flight"],
-        "service_cpu_cores": [round((b - a) / dt, 2) for a, b in zip(cpu0, cpu1, strict=True)],
-        "fake_cpu_cores": round((fcpu1 - fcpu0) / dt, 2),
-        "backlog_ran_dry": sum(c1.values()) >= backlog.n,
-        "llm_outcomes": {k: int(v) for k, v in sorted(outcomes.items()) if v},
-    }
-
-
-def _slope(points: list[tuple[float, int]]) -> float:
-    """Least-squares slope of (seconds, count) readings: a rate, robust to waves."""
-    if len(points) < 2:
-        return 0.0
-    mt = statistics.fmean(t for t, _ in points)
-    mc = statistics.fmean(c for _, c in points)
-    var = sum((t - mt) ** 2 for t, _ in points)
-    return sum((t - mt) * (c - mc) for t, c in points) / var if var else 0.0
-
-
-def llm_point(ctx: Ctx, fake: FakeLLM, concurrency: int, latency_s: float) -> dict[str, Any]:
-    ideal = concurrency / latency_s
-    warmup = 1.5 + 2 * latency_s
+    """One point; with ``judge`` the service judges every pair (SELFTAUGHT_JUDGE_BACKEND
+    anthropic, against the same fake): three calls a pair, the judge's two after the
+    generator's, so the ideal is concurrency / (3 x latency)."""
+    ideal = concurrency / latency_s / (3 if judge else 1)
+    warmup = 1.5 + (4 if judge else 2) * latency_s
     measure = ctx.sizes.llm_measure_s
     n = math.ceil(ideal / QUALIFYING * (warmup + measure + 6 + latency_s) * 1.3)
-    t = Topics.fresh(f"bench-llm{concurrency}", PARTITIONS)
+    name = f"llm{concurrency}{'-judge' if judge else ''}"
+    t = Topics.fresh(f"bench-{name}", PARTITIONS)
     create_topics(ctx.stack, t)
     fake.reset(latency_s)
-    svc = ctx.service(t, f"llm-{concurrency}", anthropic_env(fake, concurrency))
+    svc = ctx.service(t, name, anthropic_env(fake, concurrency, judge=judge))
     try:
         svc.wait_ready()
-        got = steady(ctx, t, n, [svc], fake, warmup, measure, seed=concurrency)
+        got = steady(ctx, t, n, [svc], fake, warmup, measure, seed=concurrency, usage=True)
+        if judge:
+            got["judge_verdicts"] = _verdicts(svc.metrics())
     finally:
         svc.stop()
         delete_topics(ctx.stack, t)
     return {
         "concurrency": concurrency,
         "latency_s": latency_s,
+        "judge": judge,
         "ideal_qualifying_per_s": round(ideal, 1),
         **got,
         "pct_of_ideal": round(100 * got["qualifying_per_s"] / ideal, 1),
     }
+
+
+def _verdicts(metrics: dict[str, float]) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for k, v in metrics.items():
+        if k.startswith("selftaught_judge_verdicts_total{"):
+            out[k.split('verdict="', 1)[1].split('"', 1)[0]] += int(v)
+    return dict(sorted(out.items()))
+
+
+def judge_points(ctx: Ctx, fake: FakeLLM, plain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The judge's points, each against the point of the same concurrency and latency
+    without the judge measured earlier in the same run (``plain``)."""
+    out = []
+    for conc, latency in JUDGE_POINTS:
+        p = llm_point(ctx, fake, conc, latency, judge=True)
+        same = [q for q in plain if (q["concurrency"], q["latency_s"]) == (conc, latency)]
+        if same:
+            p["vs_without_judge"] = comparison(p, same[0])
+        out.append(p)
+        calls = (p.get("per_pair") or {}).get("calls", {})
+        ctx.log(
+            f"  judge on, c={conc:<3} @ {latency * 1000:.0f} ms: {p['qualifying_per_s']} pairs/s "
+            f"({p['pct_of_ideal']}% of {p['ideal_qualifying_per_s']}; "
+            f"x{(p.get('vs_without_judge') or {}).get('qualifying_per_s_ratio')} without the "
+            f"judge; {calls.get('all')} calls a pair)"
+        )
+    return out
 
 
 def startup_stall(
@@ -257,6 +204,7 @@ def llm_bound(ctx: Ctx, fake: FakeLLM) -> dict[str, Any]:
             f"({p['pct_of_ideal']}% of {p['ideal_qualifying_per_s']}; the SDK alone "
             f"{p['sdk_alone']['calls_per_s']} calls/s = {p['sdk_alone']['pct_of_ideal']}%)"
         )
+    judged = judge_points(ctx, fake, points)
     stall = startup_stall(ctx, fake)
     ctx.log(
         f"  start-up: longest commit stall {stall['longest_commit_stall_s']} s; "
@@ -264,6 +212,7 @@ def llm_bound(ctx: Ctx, fake: FakeLLM) -> dict[str, Any]:
     )
     return {
         "points": points,
+        "judge_points": judged,
         "sequential": seq,
         "call_floor": floor,
         "startup_stall": stall,

@@ -12,15 +12,18 @@ from bench.procs import FakeLLM
 from bench.scenarios.context import Ctx
 
 LLM_POINTS = ((16, 0.25), (64, 0.25), (256, 0.25), (16, 1.0), (64, 1.0), (256, 1.0), (64, 0.5))
+#: The points measured again with the judge on (each is also in LLM_POINTS, for the ratio).
+JUDGE_POINTS = ((64, 0.25), (256, 0.25), (64, 1.0))
 
 
-def anthropic_env(fake: FakeLLM, concurrency: int) -> dict[str, str]:
+def anthropic_env(fake: FakeLLM, concurrency: int, judge: bool = False) -> dict[str, str]:
     return {
         "SELFTAUGHT_LLM_BACKEND": "anthropic",
         "ANTHROPIC_API_KEY": "x",
         "ANTHROPIC_BASE_URL": fake.base_url,
         "SELFTAUGHT_LLM_MAX_CONCURRENCY": str(concurrency),
         "SELFTAUGHT_DRAIN_TIMEOUT_S": "1",
+        **({"SELFTAUGHT_JUDGE_BACKEND": "anthropic"} if judge else {}),
     }
 
 

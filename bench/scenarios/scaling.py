@@ -11,8 +11,8 @@ from bench.load import (
 )
 from bench.procs import FakeLLM
 from bench.scenarios.context import PARTITIONS, QUALIFYING, Ctx
-from bench.scenarios.llm import steady
 from bench.scenarios.llm_calls import anthropic_env
+from bench.scenarios.steady import steady
 from testkit.service import metric_sum
 from testkit.stack import Topics, create_topics
 

@@ -20,7 +20,16 @@ from __future__ import annotations
 
 from consumer.redact.patterns import KINDS
 from consumer.redact.safe import SafeEvent, safe_event, safe_wrong
-from consumer.redact.scan import unsafe
+from consumer.redact.scan import card_text, unsafe
 from consumer.redact.text import Redacted, redact
 
-__all__ = ["KINDS", "Redacted", "SafeEvent", "redact", "safe_event", "safe_wrong", "unsafe"]
+__all__ = [
+    "KINDS",
+    "Redacted",
+    "SafeEvent",
+    "card_text",
+    "redact",
+    "safe_event",
+    "safe_wrong",
+    "unsafe",
+]

@@ -1,16 +1,27 @@
 """The tables redaction works from: what is replaced by a marker (secrets, instructions,
-code), what is neutralised, and the words each rule needs before its pattern is worth running.
+code), what is neutralised, and each rule's gate: what its pattern cannot match without.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = ["KINDS"]
 
 _I: Final = re.IGNORECASE
+
+
+class Gate(NamedTuple):
+    """When a rule's pattern is worth running: one of ``chars`` is in the text (when there are
+    any; characters the pattern cannot match without) and one of ``words`` is in the
+    lower-cased text. Substring tests are a small fraction of a pattern's pass over the text,
+    and a one-character test a tenth of a word's, so the characters go first."""
+
+    chars: tuple[str, ...]
+    words: tuple[str, ...]
+
 
 # Long key-like strings: letters and digits mixed, 32 or more, not all hex (commit hashes
 # and UUIDs are not secrets and stay).
@@ -70,41 +81,48 @@ _SECRETS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
 )
 
 # Sentences that address a model (or its critic) rather than describe the work: the
-# sentence goes. Each pattern runs only when its words are in the text.
-_INSTRUCTIONS: Final[tuple[tuple[tuple[str, ...], re.Pattern[str]], ...]] = tuple(
-    (needles, re.compile(p, _I))
-    for needles, p in (
+# sentence goes. Each pattern runs only when its gate passes (see _Gate below).
+_INSTRUCTIONS: Final[tuple[tuple[Gate, re.Pattern[str]], ...]] = tuple(
+    (Gate(chars, needles), re.compile(p, _I))
+    for chars, needles, p in (
         (
+            (),
             ("ignore",),
             r"\bignore\s+(?:all\s+|the\s+|any\s+|your\s+)?(?:previous|prior|above|earlier|all)\b",
         ),
         (
+            (),
             ("disregard",),
             r"\bdisregard\s+(?:the\s+|all\s+|any\s+|your\s+)?(?:above|previous|prior|instructions|rules)",
         ),
-        (("forget",), r"\bforget\s+(?:everything|all|your)\b"),
-        (("override",), r"\boverride\s+(?:your|the)\s+(?:purpose|rules|instructions|system)"),
-        (("instruction",), r"\bnew\s+instructions?\s*:"),
+        ((), ("forget",), r"\bforget\s+(?:everything|all|your)\b"),
+        ((), ("override",), r"\boverride\s+(?:your|the)\s+(?:purpose|rules|instructions|system)"),
+        ((":",), ("instruction",), r"\bnew\s+instructions?\s*:"),
         (
+            ("|", "]", "#"),
             ("<|", "inst]", "###"),
             r"<\|im_start\|>|<\|system\|>|\[/?INST\]|###\s*(?:instruction|system)",
         ),
         (
+            (),
             ("are now", "now on"),
             r"\byou\s+are\s+now\s+(?:a|an|the|in|my|DAN|no\s+longer)\b|\bfrom\s+now\s+on\b",
         ),
-        (("pretend", "act "), r"\b(?:pretend|act)\s+(?:to\s+be|you\s+are|as\s+(?:a|an|if))\b"),
+        ((), ("pretend", "act "), r"\b(?:pretend|act)\s+(?:to\s+be|you\s+are|as\s+(?:a|an|if))\b"),
         (
+            (),
             ("prompt", "instructions"),
             r"\b(?:reveal|print|show|repeat|leak)\s+(?:your|the)\s+(?:system\s+)?(?:prompt|instructions)",
         ),
         (
+            (),
             ("always", "must", "should"),
             r"\b(?:always|must|should)\s+(?:score|rate|give)\s+(?:\w+\s+)?(?:high|10|maximum|max|perfect|full)",
         ),
-        (("never",), r"\bnever\s+give\s+(?:a\s+)?(?:negative|zero|low)\b"),
-        (("delta",), r"\bdelta\s*(?:must|should)\s*be\s*positive"),
+        ((), ("never",), r"\bnever\s+give\s+(?:a\s+)?(?:negative|zero|low)\b"),
+        ((), ("delta",), r"\bdelta\s*(?:must|should)\s*be\s*positive"),
         (
+            (",", ":"),
             ("assistant", "claude", "critic", "model", " ai"),
             r"\b(?:assistant|claude|critic|model|ai)\s*[,:]\s*(?:please\s+)?(?:ignore|output|respond|reply|say|write|print|give|score|rate)\b",
         ),
@@ -112,18 +130,19 @@ _INSTRUCTIONS: Final[tuple[tuple[tuple[str, ...], re.Pattern[str]], ...]] = tupl
 )
 
 # Code that reads as a command to run: the statement (to the end of its line) goes.
-_CODES: Final[tuple[tuple[tuple[str, ...], re.Pattern[str]], ...]] = tuple(
-    (needles, re.compile(p + r"[^\n]*"))
-    for needles, p in (
-        (("rm ", "rm\t"), r"rm\s+-[a-zA-Z]*[rf][a-zA-Z]*\s+[/~]"),
-        (("os.",), r"os\.system\s*\("),
-        (("subprocess",), r"subprocess\s*\.\s*(?:call|run|Popen|check_output|check_call)"),
-        (("__import__",), r"__import__\s*\("),
-        (("eval", "exec"), r"(?<![\w.`])(?:eval|exec)\s*\("),
-        (("shutil",), r"\bshutil\.rmtree"),
-        (("open",), r"\bopen\s*\(\s*['\"]/(?:etc|proc|sys|dev)"),
-        (("curl", "wget"), r"\b(?:curl|wget)\s+[^\n]*\|\s*(?:ba|z)?sh"),
+_CODES: Final[tuple[tuple[Gate, re.Pattern[str]], ...]] = tuple(
+    (Gate(chars, needles), re.compile(p + r"[^\n]*"))
+    for chars, needles, p in (
+        (("-",), ("rm ", "rm\t"), r"rm\s+-[a-zA-Z]*[rf][a-zA-Z]*\s+[/~]"),
+        (("(",), ("os.",), r"os\.system\s*\("),
+        ((".",), ("subprocess",), r"subprocess\s*\.\s*(?:call|run|Popen|check_output|check_call)"),
+        (("(",), ("__import__",), r"__import__\s*\("),
+        (("(",), ("eval", "exec"), r"(?<![\w.`])(?:eval|exec)\s*\("),
+        ((".",), ("shutil",), r"\bshutil\.rmtree"),
+        (("/",), ("open",), r"\bopen\s*\(\s*['\"]/(?:etc|proc|sys|dev)"),
+        (("|",), ("curl", "wget"), r"\b(?:curl|wget)\s+[^\n]*\|\s*(?:ba|z)?sh"),
         (
+            (),
             ("chmod", "mkfs", ":()"),
             r"\bchmod\s+[0-7]*7[0-7]*\s+/|\bmkfs(?:\.\w+)?\s|:\(\)\s*\{\s*:\|:&\s*\};:",
         ),
@@ -132,35 +151,39 @@ _CODES: Final[tuple[tuple[tuple[str, ...], re.Pattern[str]], ...]] = tuple(
 
 # -- what keeps its meaning and loses the form that reads as a trigger -------------------------
 _Repl = str | Callable[[re.Match[str]], str]
-_NEUTRAL: Final[tuple[tuple[tuple[str, ...], re.Pattern[str], _Repl], ...]] = (
+_NEUTRAL: Final[tuple[tuple[Gate, re.Pattern[str], _Repl], ...]] = (
     # A role tag in a log line: "system: query timed out" -> "[system] query timed out".
-    (("system",), re.compile(r"(\w*system)\s*:\s*", _I), lambda m: f"[{m.group(1)}] "),
+    (
+        Gate((":",), ("system",)),
+        re.compile(r"(\w*system)\s*:\s*", _I),
+        lambda m: f"[{m.group(1)}] ",
+    ),
     # "you are now connected" is a status, not a role assignment.
     (
-        ("are now",),
+        Gate((), ("are now",)),
         re.compile(r"\b(you)\s+(are)\s+(now)\b", _I),
         lambda m: f"{m.group(1)}'re {m.group(3)}",
     ),
     # Metrics written as assignments: "confidence=1.0", "phi = 10".
     (
-        ("confidence", "phi", "φ"),
+        Gate(("=",), ("confidence", "phi", "φ")),
         re.compile(r"(confidence|phi|Φ)\s*=\s*(?=\d)", _I),
         lambda m: f"{m.group(1)} ",
     ),
     # A method or an identifier that ends in eval/exec, called ("model.eval()",
     # "retrieval(q)"): quoted, so it reads as a name (a bare eval( call went as code).
     (
-        ("eval", "exec"),
+        Gate(("(",), ("eval", "exec")),
         re.compile(r"(\w*(?:eval|exec))(\s*\()"),
         lambda m: f"`{m.group(1)}`{m.group(2)}",
     ),
     # "ignore" and "instructions" on one line read as an override; the words change.
-    (("instructions",), re.compile(r"\binstructions\b", _I), "directions"),
-    (("ignore",), re.compile(r"\bignore\b", _I), "skip"),
-    (("disregard",), re.compile(r"\bdisregard\b", _I), "set aside"),
-    (("forget",), re.compile(r"\bforget\b", _I), "drop"),
+    (Gate((), ("instructions",)), re.compile(r"\binstructions\b", _I), "directions"),
+    (Gate((), ("ignore",)), re.compile(r"\bignore\b", _I), "skip"),
+    (Gate((), ("disregard",)), re.compile(r"\bdisregard\b", _I), "set aside"),
+    (Gate((), ("forget",)), re.compile(r"\bforget\b", _I), "drop"),
     # A calibration card with "always" and "high" or "10" reads as forcing high scores.
-    (("always",), re.compile(r"always", _I), "every time"),
+    (Gate((), ("always",)), re.compile(r"always", _I), "every time"),
 )
 
 #: Every kind a redaction is counted under (``neutralised`` is a form changed, not text lost).
@@ -168,52 +191,60 @@ KINDS: Final = tuple(
     dict.fromkeys((*(k for k, _ in _SECRETS), "instruction", "code", "neutralised"))
 )
 
-# What each rule needs to find in the lower-cased text before its pattern is worth running:
-# substring tests are a small fraction of a regular expression's pass over the text.
-_NEEDLES: Final[dict[str, tuple[str, ...]]] = {
-    "private_key": ("-----begin",),
-    "jwt": ("eyj",),
+# The secrets' gates, by kind: the pattern runs when one of them opens ("token": the second
+# token pattern; the first, _GENERIC, needs a long run, and "id_number" the shape of one, see
+# text.py). A key's formats each have "-", "_", "." or a capital A (AKIA, ASIA, AIza).
+_SECRET_GATES: Final[dict[str, tuple[Gate, ...]]] = {
+    "private_key": (Gate(("-",), ("-----begin",)),),
+    "jwt": (Gate((".",), ("eyj",)),),
     "key": (
-        "sk-",
-        "hf_",
-        "ghp_",
-        "gho_",
-        "ghu_",
-        "ghs_",
-        "ghr_",
-        "_pat_",
-        "glpat-",
-        "xox",
-        "k_live_",
-        "k_test_",
-        "akia",
-        "asia",
-        "aiza",
-        "sg.",
-        "npm_",
-        "pypi-",
+        Gate(("-",), ("sk-", "glpat-", "xox", "pypi-")),
+        Gate(
+            ("_",),
+            ("hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "_pat_", "k_live_", "k_test_", "npm_"),
+        ),
+        Gate((".",), ("sg.",)),
+        Gate(("A",), ("akia", "asia", "aiza")),
     ),
-    "secret": ("passw", "pwd", "secret", "token", "api", "access", "auth", "credential"),
-    "token": ("sk-", "hf_", "ghp_", "akia"),
-    "email": ("@",),
-    "home": ("/home/", "/users/", "\\users\\"),
-    "id_number": ("-",),  # and _SSN_HINT
+    "secret": (
+        Gate(
+            (":", "="), ("passw", "pwd", "secret", "token", "api", "access", "auth", "credential")
+        ),
+    ),
+    "token": (Gate(("-",), ("sk-",)), Gate(("_",), ("hf_", "ghp_")), Gate(("A",), ("akia",))),
+    "email": (Gate((), ("@",)),),
+    "home": (Gate(("/", "\\"), ("/home/", "/users/", "\\users\\")),),
 }
-_LONG_RUN: Final = re.compile(r"[A-Za-z0-9_+/=-]{32,}")
 _SENTENCE_END: Final = re.compile(r"[.!?\n]")
 
-
+# The shape of an identity number's start, searched only where "-", two digits and "-" are.
 _SSN_HINT: Final = re.compile(r"\d{3}-\d{2}-")
+_SSN_DASHES: Final = re.compile(r"-\d\d-")
 
 
-def _words() -> tuple[str, ...]:
-    words = {n for ns in _NEEDLES.values() for n in ns if n != "-"}
-    words |= {n for ns, _ in _INSTRUCTIONS for n in ns}
-    words |= {n for ns, _ in _CODES for n in ns}
-    words |= {n for ns, _, _ in _NEUTRAL for n in ns}
-    return tuple(sorted(words))
+def _gates() -> tuple[Gate, ...]:
+    """Every rule's gate, each once, rules with the same characters merged."""
+    by_chars: dict[tuple[str, ...], dict[str, None]] = {}
+    every = (
+        *(g for gates in _SECRET_GATES.values() for g in gates),
+        *(g for g, _ in _INSTRUCTIONS),
+        *(g for g, _ in _CODES),
+        *(g for g, _, _ in _NEUTRAL),
+    )
+    for gate in every:
+        by_chars.setdefault(gate.chars, {}).update(dict.fromkeys(gate.words))
+    return tuple(Gate(chars, tuple(words)) for chars, words in by_chars.items())
 
 
-# Every rule's words (substring tests on the lower-cased text: several times cheaper than one
-# pattern of them all), and the two shapes that need no word.
-_WORDS: Final = _words()
+#: What any rule needs (besides the two shapes, a long run and an identity number's).
+GATES: Final = _gates()
+
+# A long run of _GENERIC's characters, found in the text's UTF-8 bytes: every such character
+# is one byte there and every other character's bytes are not one of them, so a run of 32
+# bytes mapped to "x" is a run of 32 characters (a search of [A-Za-z0-9_+/=-]{32,} tried every
+# position of the text, a tenth of a microsecond per character).
+_RUN_CHARS: Final = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/=-"
+)
+_RUN_TABLE: Final = bytes(0x78 if b in _RUN_CHARS else 0x20 for b in range(256))
+_RUN: Final = b"x" * 32

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from consumer.events import ContrastPair, MemoryCard, MemoryScope, MistakeType, phi_text
 
@@ -79,12 +79,33 @@ def shorten(text: str, limit: int) -> str:
 def excerpt(text: str, limit: int) -> str:
     """The text on one line, or its head and tail around an elision marker, within ``limit``
     characters (at least the marker and a character either side)."""
-    flat = " ".join(text.split())
+    return _cut(one_line(text), limit)
+
+
+def one_line(text: str) -> str:
+    """``" ".join(text.split())``: each run of white space one space, none at either end."""
+    # Most texts are so already. A printable text holds no white space but " ", so these
+    # tests say it, in a third of the split's time on a long text.
+    one_space = "  " not in text and not text.startswith(" ") and not text.endswith(" ")
+    if one_space and text.isprintable():
+        return text
+    return " ".join(text.split())
+
+
+def _cut(flat: str, limit: int) -> str:
+    """``excerpt`` of a text already on one line (single spaces, none at either end): what
+    it returns is on one line too, for limits of 6 and more (the settings' bounds keep every
+    limit here above that)."""
     if len(flat) <= limit:
         return flat
     keep = max(limit - len(ELISION), 2)
     head = (keep * 3 + 4) // 5
     return flat[:head].rstrip() + ELISION + flat[len(flat) - (keep - head) :].lstrip()
+
+
+def _then(flat: str, tail: str) -> str:
+    """``flat`` and ``tail`` joined by a space, on one line (``tail`` on one line or empty)."""
+    return flat + " " + tail if tail else flat
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,66 +135,87 @@ class CardPolicy:
 _CRITIC: Final = MemoryScope(agent_roles=("critic",))
 
 
-def _situation(pair: ContrastPair, policy: CardPolicy) -> str:
+class _Flat(NamedTuple):
+    """A pair's texts on one line, each flattened once for every excerpt taken of it."""
+
+    purpose: str
+    action: str
+    before: str
+    after: str
+    reasoning: str
+    wrong_reasoning: str
+
+
+def _flat(pair: ContrastPair) -> _Flat:
     e, s = pair.event, pair.event.score
-    x = policy.excerpt_chars
-    return (
-        f"Purpose: {_clause(e.purpose, x)}. Action: {_clause(s.action_name, x // 2)}. "
-        f"Before (Φ {phi_text(s.phi_before)}): {_clause(s.state_before, x)}. "
-        f"After: {_clause(s.state_after, x)}."
+    return _Flat(
+        one_line(e.purpose),
+        one_line(s.action_name),
+        one_line(s.state_before),
+        one_line(s.state_after),
+        one_line(s.reasoning),
+        one_line(pair.wrong.reasoning),
     )
 
 
-def _clause(text: str, limit: int) -> str:
-    return excerpt(text, limit).rstrip(".")
+def _situation(pair: ContrastPair, policy: CardPolicy, f: _Flat, before: str, after: str) -> str:
+    """``before`` and ``after``: the states' excerpts (``policy.excerpt_chars``)."""
+    x = policy.excerpt_chars
+    return (
+        f"Purpose: {_cut(f.purpose, x).rstrip('.')}. "
+        f"Action: {_cut(f.action, x // 2).rstrip('.')}. "
+        f"Before (Φ {phi_text(pair.event.score.phi_before)}): {before.rstrip('.')}. "
+        f"After: {after.rstrip('.')}."
+    )
 
 
 def _bounded(situation: str, judgement: str, limit: int) -> str:
-    """The situation and as much of the judgement as fits, its head and tail kept."""
+    """The situation and as much of the judgement (on one line) as fits, its head and tail
+    kept."""
     room = limit - len(situation) - 1
     if room < 40:  # a small limit: the situation gives way too, never the judgement
         return excerpt(situation + " " + judgement, limit)
-    return situation + " " + excerpt(judgement, room)
+    return situation + " " + _cut(judgement, room)
 
 
-def pattern(pair: ContrastPair, policy: CardPolicy) -> str:
+def pattern(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = None) -> str:
     """When the cards apply: the kind of step, in its own words. It starts with the action
     and the purpose (the compiler tells cards apart by the first 50 characters), then says
     which way the step went."""
+    f = f or _flat(pair)
     s = pair.event.score
     went = "progress" if s.phi_after > s.phi_before else "a setback"
-    text = (
-        f"scoring a '{excerpt(s.action_name, 30)}' step toward "
-        f"'{excerpt(pair.event.purpose, 60)}' (state after: {went})"
-    )
-    return excerpt(text, policy.pattern_chars)
+    text = f"scoring a '{_cut(f.action, 30)}' step toward '{_cut(f.purpose, 60)}' (state after: {went})"
+    return _cut(text, policy.pattern_chars)
 
 
-def calibration_strategy(pair: ContrastPair, policy: CardPolicy) -> str:
+def calibration_strategy(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = None) -> str:
+    f = f or _flat(pair)
     s = pair.event.score
     went = "toward" if s.phi_after > s.phi_before else "away from"
     delta = s.phi_after - s.phi_before
-    text = (
+    text = _then(
         f"Score such a step by how far what the state after shows moves {went} the purpose: "
         f"here Φ {phi_text(s.phi_before)} → {phi_text(s.phi_after)} "
-        f"({'+' if delta > 0 else ''}{phi_text(round(delta, 6))}), because "
-        f"{excerpt(s.reasoning, policy.strategy_chars)}"
+        f"({'+' if delta > 0 else ''}{phi_text(round(delta, 6))}), because",
+        _cut(f.reasoning, policy.strategy_chars),
     )
-    return excerpt(text, policy.strategy_chars)
+    return _cut(text, policy.strategy_chars)
 
 
-def failure_strategy(pair: ContrastPair, policy: CardPolicy) -> str:
+def failure_strategy(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = None) -> str:
     """The lesson read alone: the generator's own, else the mistake type's principle with
     this step's specifics."""
     w, s = pair.wrong, pair.event.score
     if w.lesson.strip():
         return excerpt(w.lesson, policy.strategy_chars)
+    f = f or _flat(pair)
     text = (
         f"A {w.mistake_type.value.replace('_', ' ')} evaluation scored "
-        f"'{excerpt(s.action_name, 40)}' Φ_after {phi_text(w.phi_after)} where the state "
+        f"'{_cut(f.action, 40)}' Φ_after {phi_text(w.phi_after)} where the state "
         f"after supports {phi_text(s.phi_after)}: {PRINCIPLES[w.mistake_type]}."
     )
-    return excerpt(text, policy.strategy_chars)
+    return _cut(text, policy.strategy_chars)
 
 
 def build_cards(
@@ -186,12 +228,16 @@ def build_cards(
     mistake = w.mistake_type.value
     pid = pair_id(e.event_id)
     purpose = shorten(e.purpose, policy.text_limit)
-    action = excerpt(s.action_name, x)
-    before, after = excerpt(s.state_before, x), excerpt(s.state_after, x)
+    # Every excerpt is taken of a text flattened once (texts and templates are on one line,
+    # so what is built of them is too: only the generator's lesson and why_wrong are not).
+    f = _flat(pair)
+    action = _cut(f.action, x)
+    before, after = _cut(f.before, x), _cut(f.after, x)
     contrast = abs(w.phi_after - s.phi_after)
-    situation = _situation(pair, policy)
-    when = pattern(pair, policy)
+    situation = _situation(pair, policy, f, before, after)
+    when = pattern(pair, policy, f)
     why_wrong = excerpt(w.why_wrong, policy.strategy_chars) if w.why_wrong.strip() else None
+    right = phi_text(s.phi_after)
     # Positional, each argument named by its field: built from keywords, a MemoryCard cost
     # about as much as its three ids (a dict of 26 keywords per card, two cards per event).
     # The failure card shares the pair's fields (ids, purpose, source, time, Φ before).
@@ -202,11 +248,11 @@ def build_cards(
         STATUS,  # status
         _bounded(  # content
             situation,
-            f"Correct: Φ after {phi_text(s.phi_after)}, because {s.reasoning}",
+            _then(f"Correct: Φ after {right}, because", f.reasoning),
             policy.content_chars,
         ),
         when,  # pattern
-        calibration_strategy(pair, policy),  # strategy
+        calibration_strategy(pair, policy, f),  # strategy
         policy.trust_score,  # trust_score
         purpose,  # purpose
         e.trace_id,  # source_trace_id
@@ -234,12 +280,15 @@ def build_cards(
         STATUS,  # status
         _bounded(  # content
             situation,
-            f"Wrong ({mistake}): Φ after {phi_text(w.phi_after)} where "
-            f"{phi_text(s.phi_after)} is right, because {w.reasoning}",
+            _then(
+                f"Wrong ({mistake}): Φ after {phi_text(w.phi_after)} where {right} is right, "
+                "because",
+                f.wrong_reasoning,
+            ),
             policy.content_chars,
         ),
         when,  # pattern
-        failure_strategy(pair, policy),  # strategy
+        failure_strategy(pair, policy, f),  # strategy
         policy.trust_score,  # trust_score
         purpose,  # purpose
         e.trace_id,  # source_trace_id

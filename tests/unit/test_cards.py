@@ -14,6 +14,7 @@ from consumer.stages.cards import (
     _uuid5,
     build_cards,
     excerpt,
+    one_line,
     shorten,
 )
 from tests.unit.factories import score_event
@@ -156,3 +157,14 @@ def test_fast_uuid5_is_the_standard_uuid5(name: str) -> None:
     # The ids are a public contract (MemoryCI dedupes on them): the fast path must give
     # exactly what uuid.uuid5 gives, for any event id text.
     assert _uuid5(name) == str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+@given(
+    st.lists(
+        st.sampled_from(["a", "word", " ", "  ", "\t", "\n", "\u2003", "\x00", "\u200b", "Φ"])
+        | st.text(max_size=6),
+        max_size=20,
+    ).map("".join)
+)
+def test_one_line_is_split_and_joined(text: str) -> None:
+    assert one_line(text) == " ".join(text.split())

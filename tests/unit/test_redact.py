@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from consumer.commands.memoryci import to_memoryci
 from consumer.events import ContrastPair, ScoreData, ScoreEvent
 from consumer.generate.rules import RulesGenerator
 from consumer.redact import redact, safe_event, unsafe
+from consumer.redact import text as text_module
+from consumer.redact.text import worth_a_look
 from consumer.stages.cards import CardPolicy, build_cards
 from consumer.stages.qualify import Scale
 from tests.unit.factories import card_record
@@ -173,3 +176,25 @@ def test_no_card_memoryci_rejects_and_nothing_planted_gets_through(
         assert _scan(card) == [], card
         for planted in PLANTED:
             assert planted not in f"{card.content} {card.pattern} {card.strategy} {card.why_wrong}"
+
+
+_RUN_TEXT = st.lists(
+    st.sampled_from(["Ab1", "x" * 31, "=", "-", "é", "\udc80", " ", "+/", "_", "Ω"])
+    | st.text(max_size=8),
+    max_size=20,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_RUN_TEXT)
+def test_a_long_run_is_found_in_the_bytes_as_the_pattern_finds_it(text: str) -> None:
+    assert text_module._long_run(text) == (re.search(r"[A-Za-z0-9_+/=-]{32,}", text) is not None)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_text, min_size=5, max_size=5))
+def test_texts_joined_with_nothing_to_look_at_are_each_left_as_they_are(texts: list[str]) -> None:
+    joined = "\x00".join(texts)
+    if not worth_a_look(joined, joined.lower()):
+        for text in texts:
+            assert redact(text) == (text, {}, 0)
