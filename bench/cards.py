@@ -1,6 +1,6 @@
 """Figures for the cards as MemoryCI reads them (bench/README.md, "Cards for MemoryCI").
 
-On the realistic stream of tests/streams.py (six kinds of agents, states carrying e-mail
+On the realistic stream of testkit/streams.py (six kinds of agents, states carrying e-mail
 addresses, home paths, key-like tokens, code and instruction-like text), through the pure
 stages in this process (no Kafka: what is measured is the cards and the redaction):
 
@@ -27,7 +27,7 @@ from consumer.generate.rules import PROMPT_VERSION, RulesGenerator
 from consumer.redact import safe_event
 from consumer.stages.cards import CardPolicy, build_cards
 from consumer.stages.qualify import Scale
-from tests.streams import PLANTED, realistic_events
+from testkit.streams import PLANTED, realistic_events
 
 
 def _event(r: dict[str, Any]) -> ScoreEvent:
@@ -55,7 +55,7 @@ def main(n: int = 1500) -> None:
     from consumer.commands.memoryci import compiled_prompt, submit_all, to_memoryci
 
     events = [_event(r) for r in realistic_events(n, seed=11)]
-    gen, policy = RulesGenerator(Scale(0, 10), 1.0), CardPolicy(0.7, 16_000)
+    gen, policy = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0), CardPolicy(0.7, 16_000)
 
     t0 = time.process_time()
     safe = [safe_event(e) for e in events]

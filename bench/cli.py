@@ -15,6 +15,7 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,21 @@ def main(argv: list[str] | None = None) -> int:
         cpu.snapshot(name)
         return out
 
+    res.update(_sections(ctx, wanted, run))
+    cpu.stop()
+    res["cpu_accounting"] = cpu.report()
+    res["machine"]["loadavg_at_end"] = machine.loadavg()
+    res["duration_s"] = round(time.monotonic() - started, 1)
+    _save(res, stamp, args.label)
+    print()
+    print(report.render(res))
+    return 0
+
+
+def _sections(ctx: scenarios.Ctx, wanted: list[str], run: Callable[..., Any]) -> dict[str, Any]:
+    """Each wanted section's figures, in the order that lets later ones use earlier ones (the
+    memory run paces its stream at the throughput measured)."""
+    res: dict[str, Any] = {}
     expected_rate = None
     if "throughput" in wanted:
         res["throughput"] = run("throughput", scenarios.throughput, ctx)
@@ -139,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     if "latency" in wanted:
         res["latency"] = run("latency", scenarios.latency, ctx)
     if "llm" in wanted or "scale_out" in wanted:
-        fake = FakeLLM(log_dir)
-        cpu.mark(fake.proc.pid, "fake anthropic")
+        fake = FakeLLM(ctx.log_dir)
+        ctx.cpu.mark(fake.proc.pid, "fake anthropic")
         try:
             if "llm" in wanted:
                 res["llm"] = run("llm", scenarios.llm_bound, ctx, fake)
@@ -150,16 +166,14 @@ def main(argv: list[str] | None = None) -> int:
             fake.stop()
     if "eval" in wanted:
         res["eval"] = run("eval", lift.lift, ctx)
-    cpu.stop()
-    res["cpu_accounting"] = cpu.report()
-    res["machine"]["loadavg_at_end"] = machine.loadavg()
-    res["duration_s"] = round(time.monotonic() - started, 1)
+    return res
+
+
+def _save(res: dict[str, Any], stamp: str, label: str) -> None:
+    """The results as latest.json and a time-stamped copy."""
     latest = RESULTS / "latest.json"
-    stamped = RESULTS / f"{stamp}{'-' + args.label if args.label else ''}.json"
+    stamped = RESULTS / f"{stamp}{'-' + label if label else ''}.json"
     res["json_path"] = str(latest)
     text = json.dumps(res, indent=1, default=str)
     latest.write_text(text)
     stamped.write_text(text)
-    print()
-    print(report.render(res))
-    return 0

@@ -1,4 +1,4 @@
-"""tests/fakes/anthropic_server.py as the benchmark runs it, with TCP_NODELAY set or not.
+"""testkit/anthropic_server.py as the benchmark runs it, with TCP_NODELAY set or not.
 
 The fake writes each answer's headers and body with two ``send`` calls. With Nagle's algorithm
 on, the body waits for the client's (delayed) ACK of the headers: about 40 ms added to every
@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from tests.fakes import anthropic_server as fake
+from testkit import anthropic_server as fake
 
 _original_setup = fake._Handler.setup
 

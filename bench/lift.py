@@ -15,8 +15,9 @@ import subprocess
 import sys
 from typing import Any
 
+from testkit.offsets import wait_until_committed
+from testkit.produce import produce_mixed
 from testkit.stack import ROOT, Topics, create_topics
-from tests.integration.harness import produce_mixed, wait_until_committed
 
 #: Events in the stream (about half qualify), and the spend limit per retrieval mode.
 EVENTS = 600

@@ -118,7 +118,7 @@ def watch_drain(
 
 
 class FakeLLM:
-    """tests/fakes/anthropic_server.py as its own process, reconfigured through /_control."""
+    """testkit/anthropic_server.py as its own process, reconfigured through /_control."""
 
     def __init__(self, log_dir: Path, latency_s: float = 0.0, nagle: bool = False) -> None:
         self.port = free_port()
@@ -129,7 +129,7 @@ class FakeLLM:
             [
                 sys.executable,
                 "-m",
-                "bench.fake_llm",  # tests/fakes/anthropic_server.py with TCP_NODELAY
+                "bench.fake_llm",  # testkit/anthropic_server.py with TCP_NODELAY
                 "--port",
                 str(self.port),
                 "--latency",

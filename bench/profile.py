@@ -189,39 +189,46 @@ def _stage_of(frame: dict[str, Any]) -> str | None:
             return "encode"
         return None
     if mod.startswith("runner/"):
-        short = name.rsplit(".", 1)[-1]
-        if mod == "runner/threads.py":
-            # Starting a thread for a call: the caller says which stage it is, except the
-            # commit's own thread.
-            return None if short == "off_loop" else "commit"
-        if mod == "runner/transaction.py":
-            if short == "call":
-                return None  # a thread for a call, or its retries: the caller says which
-            if short in ("_produce", "_produce_outcome", "_write"):
-                return "produce"
-            if short == "transact":
-                return "produce" if "_write" in statement(path, line) else "commit"
-            return "commit"
-        if mod in ("runner/window.py", "runner/observation.py"):
-            if short == "queue_for" or (short == "add" and mod == "runner/window.py"):
-                return "loop"
-            return "commit"
-        if short == "_poll":
-            return "poll"
-        if short == "_accept":
-            return "poll" if "to_ref" in statement(path, line) else "loop"
-        if short in (
-            "_collect",
-            "_record_commit",
-            "_commit_cycle",
-            "_start_commit",
-            "_finish_commit",
-        ):
-            return "commit"
-        return "loop"
+        return _runner_stage(mod, name, path, line)
     if mod == "observe/metrics.py":
         return None  # counted where it is called from
     return None
+
+
+def _runner_stage(mod: str, name: str, path: str, line: int) -> str | None:
+    """The group of a frame in ``consumer/runner/``."""
+    short = name.rsplit(".", 1)[-1]
+    if mod == "runner/threads.py":
+        # Starting a thread for a call: the caller says which stage it is, except the
+        # commit's own thread.
+        return None if short == "off_loop" else "commit"
+    if mod == "runner/calls.py" and short == "call":
+        return None  # a thread for a call, or its retries: the caller says which
+    if mod == "runner/transaction.py":
+        if short in ("_produce", "_produce_outcome", "_write"):
+            return "produce"
+        if short == "transact":
+            return "produce" if "_write" in statement(path, line) else "commit"
+        return "commit"
+    if mod in ("runner/window.py", "runner/observation.py"):
+        if short == "queue_for" or (short == "add" and mod == "runner/window.py"):
+            return "loop"
+        return "commit"
+    if mod == "runner/intake.py":
+        if short == "poll":
+            return "poll"
+        if short == "accept":
+            return "poll" if "to_ref" in statement(path, line) else "loop"
+        return "loop"
+    if mod in (
+        "runner/commit.py",
+        "runner/calls.py",
+        "runner/metadata.py",
+        "runner/producers.py",
+        "runner/rewind.py",
+    ):
+        return "commit"
+    return "loop"
 
 
 def _txn_part(frames: list[dict[str, Any]]) -> str:
@@ -241,8 +248,6 @@ def _txn_part(frames: list[dict[str, Any]]) -> str:
                     if key in stmt:
                         return part
                 return "other"
-            if short == "call":
-                continue
     return "other"
 
 

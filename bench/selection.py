@@ -1,7 +1,7 @@
-"""``python -m bench.selection [--quick] [--lag]``: the selection scenario of issue 21.
+"""``python -m bench.selection [--quick] [--lag]``: the pair budget's selection scenario.
 
-A stream like production's, made in memory: 200,000 qualifying events (``--quick``
-40,000) from 30 purposes with Zipf volumes (s 1.2), each purpose drawing its situations
+A stream like production's, made in memory (bench/selection_stream.py): 200,000 qualifying
+events (``--quick`` 40,000) from 30 purposes with Zipf volumes (s 1.2), each purpose drawing its situations
 Zipf-distributed from 2,000 templates of its own whose texts vary in ids, numbers and
 timestamps, over four hours of event time; a budget of 2% of the events. The selector
 decides every event (one instance holding the topic's only partition); uniform hash
@@ -25,100 +25,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from consumer.events import ScoreData, ScoreEvent
+from bench.selection_stream import HOURS, T0, VOCAB, make_stream, record
 from consumer.selection import HOUR_MS, Policy, Selector
 from consumer.selection.memory import SituationMemory
 from consumer.selection.situation import shingles
 from consumer.stages.qualify import in_sample
 
-PURPOSES = 30
-TEMPLATES = 2000
-HOURS = 4
 BUDGET_SHARE = 0.02
-T0 = 492_000 * HOUR_MS
 _LOW64 = (1 << 64) - 1
-
-_VOCAB = [
-    f"{a}{b}{c}{d}" for a in "bdfgklmnprst" for b in "aeiou" for c in "lmnrst" for d in "aeiou"
-]
-_ACTIONS = [
-    f"{v}_{o}"
-    for v in ("open", "edit", "run", "read", "send", "delete", "search", "fetch")
-    for o in ("file", "test", "mail", "page", "record")
-]
-
-
-def zipf_weights(n: int, s: float) -> list[float]:
-    return [1.0 / (k**s) for k in range(1, n + 1)]
-
-
-class Template:
-    """A situation's text with slots, at fixed places, for what varies between occurrences."""
-
-    __slots__ = ("action", "after", "before")
-
-    def __init__(self, rng: random.Random) -> None:
-        self.action = rng.choice(_ACTIONS)
-        self.before = self._words(rng, rng.randint(10, 22), ("{id}", "{n}", "{ts}", "{user}"))
-        self.after = self._words(rng, rng.randint(6, 14), ("{n}", "{ts}"))
-
-    @staticmethod
-    def _words(rng: random.Random, n: int, slots: tuple[str, ...]) -> list[str]:
-        words = [rng.choice(_VOCAB) for _ in range(n)]
-        for slot in slots:
-            words.insert(rng.randrange(len(words)), slot)
-        return words
-
-    def fill(self, rng: random.Random, words: list[str]) -> str:
-        values = {
-            "{id}": f"id-{rng.getrandbits(40):x}",
-            "{n}": str(rng.randint(1, 99999)),
-            "{ts}": f"at 2026-12-0{rng.randint(1, 9)}T{rng.randint(10, 23)}:{rng.randint(10, 59)}:00Z",
-            "{user}": f"user u{rng.randint(1, 5000)}",
-        }
-        out = [values.get(w, w) for w in words]
-        return "  ".join(out) if rng.random() < 0.1 else " ".join(out)
-
-
-def make_stream(n: int, seed: int = 21) -> list[tuple[ScoreEvent, tuple[int, int]]]:
-    rng = random.Random(seed)
-    purposes = [
-        f"purpose {p}: {' '.join(rng.choice(_VOCAB) for _ in range(5))}" for p in range(PURPOSES)
-    ]
-    templates = [[Template(rng) for _ in range(TEMPLATES)] for _ in range(PURPOSES)]
-    p_of = rng.choices(range(PURPOSES), weights=zipf_weights(PURPOSES, 1.2), k=n)
-    t_weights = zipf_weights(TEMPLATES, 1.1)
-    times = sorted(rng.randrange(HOURS * HOUR_MS) for _ in range(n))
-    out = []
-    for i in range(n):
-        p = p_of[i]
-        t = rng.choices(range(TEMPLATES), weights=t_weights)[0]
-        tpl = templates[p][t]
-        before = rng.uniform(0, 6)
-        delta = rng.choice((0.5, 1.0, 1.5, 2.0, 3.0, 5.0))
-        score = ScoreData(
-            tpl.fill(rng, tpl.before),
-            tpl.action,
-            tpl.fill(rng, tpl.after),
-            before,
-            before + delta,
-            "why",
-        )
-        out.append(
-            (
-                ScoreEvent(
-                    f"ev-{i}",
-                    f"tr-{i}",
-                    purposes[p],
-                    1,
-                    T0 + times[i],
-                    f"agent-{rng.randint(0, 99)}",
-                    score,
-                ),
-                (p, t),
-            )
-        )
-    return out
 
 
 def scenario(n: int) -> dict[str, Any]:
@@ -193,7 +107,7 @@ def memory_at(count: int) -> dict[str, Any]:
     rng = random.Random(5)
     t = time.perf_counter()
     for i in range(count):
-        words = [rng.choice(_VOCAB) for _ in range(12)]
+        words = [rng.choice(VOCAB) for _ in range(12)]
         keys, sig = m.sketch("p\x1fa", shingles(" ".join(words)))
         m.remember(keys, sig, owner=i, ts_ms=T0 + i, outline=hash(tuple(words)) & _LOW64)
     fill = time.perf_counter() - t
@@ -201,7 +115,7 @@ def memory_at(count: int) -> dict[str, Any]:
     t = time.perf_counter()
     probes = 20_000
     for i in range(probes):
-        words = [rng.choice(_VOCAB) for _ in range(12)]
+        words = [rng.choice(VOCAB) for _ in range(12)]
         keys, sig = m.sketch("p\x1fa", shingles(" ".join(words)))
         exact = hash(tuple(words)) & _LOW64
         m.repeated(exact, owner=-1)
@@ -222,7 +136,7 @@ def threshold_accuracy() -> dict[str, Any]:
     situations with the same purpose and action, for each threshold."""
     rng = random.Random(9)
     out: dict[str, Any] = {}
-    bases = [[rng.choice(_VOCAB) for _ in range(30)] for _ in range(400)]
+    bases = [[rng.choice(VOCAB) for _ in range(30)] for _ in range(400)]
     for threshold in (0.5, 0.6, 0.7, 0.8, 0.9):
         m = SituationMemory(capacity=1000, max_age_ms=HOUR_MS, threshold=threshold)
         for i, b in enumerate(bases[:200]):
@@ -233,7 +147,7 @@ def threshold_accuracy() -> dict[str, Any]:
             for b in bases[:200]:
                 w = list(b)
                 for _ in range(k):
-                    w[rng.randrange(len(w))] = rng.choice(_VOCAB)
+                    w[rng.randrange(len(w))] = rng.choice(VOCAB)
                 hits += m.is_duplicate(m.near(*m.sketch("c", shingles(" ".join(w))), owner=-1))
             row[f"{k}_changed"] = hits / 200
         row["unrelated"] = (
@@ -252,15 +166,10 @@ def lag(seconds: float = 30.0, rate: int = 1000) -> dict[str, Any]:
     import tempfile
     from pathlib import Path
 
-    from tests.integration.harness import (
-        EventProducer,
-        Service,
-        Stack,
-        Topics,
-        committed,
-        create_topics,
-        input_ends,
-    )
+    from testkit.offsets import committed, input_ends
+    from testkit.produce import EventProducer
+    from testkit.service import FAST_SESSION, Service
+    from testkit.stack import Stack, Topics, create_topics
 
     stack = Stack(
         f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}",
@@ -274,11 +183,14 @@ def lag(seconds: float = 30.0, rate: int = 1000) -> dict[str, Any]:
         t,
         logs,
         instance_id="lag",
-        env={"SELFTAUGHT_PAIR_BUDGET_PER_HOUR": str(int(rate * 3600 * BUDGET_SHARE))},
+        env={
+            **FAST_SESSION,
+            "SELFTAUGHT_PAIR_BUDGET_PER_HOUR": str(int(rate * 3600 * BUDGET_SHARE)),
+        },
     ).start()
     stream = [e for e, _ in make_stream(int(seconds * rate) + 1000, seed=3)]
     p = EventProducer(stack, t.input)
-    p.send(_record(stream[0], int(time.time() * 1000)))
+    p.send(record(stream[0], int(time.time() * 1000)))
     p.flush()
     time.sleep(15)  # start-up and the group join, before the clock starts
     samples: list[int] = []
@@ -288,7 +200,7 @@ def lag(seconds: float = 30.0, rate: int = 1000) -> dict[str, Any]:
     while (now := time.monotonic()) < start + seconds:
         due = int((now - start) * rate)
         while sent <= due:
-            p.send(_record(stream[sent], int(time.time() * 1000)))
+            p.send(record(stream[sent], int(time.time() * 1000)))
             sent += 1
         p.producer.poll(0) if hasattr(p, "producer") else None
         if now >= next_sample:
@@ -305,27 +217,6 @@ def lag(seconds: float = 30.0, rate: int = 1000) -> dict[str, Any]:
         "lag_records_median": statistics.median(steady),
         "lag_records_max": max(steady),
         "lag_seconds_median": round(statistics.median(steady) / rate, 3),
-    }
-
-
-def _record(e: ScoreEvent, ts: int) -> dict[str, Any]:
-    s = e.score
-    return {
-        "event_id": e.event_id,
-        "trace_id": e.trace_id,
-        "kind": "score",
-        "purpose": e.purpose,
-        "step": 1,
-        "timestamp_ms": ts,
-        "agent_id": e.agent_id,
-        "score": {
-            "state_before": s.state_before,
-            "action_name": s.action_name,
-            "state_after": s.state_after,
-            "phi_before": s.phi_before,
-            "phi_after": s.phi_after,
-            "reasoning": "the step helps",
-        },
     }
 
 

@@ -43,7 +43,8 @@ class SelftaughtError(Exception):
 class ConfigError(SelftaughtError):
     """A setting is invalid. ``lines`` holds one human-readable line per mistake."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, *, lines: list[str]) -> None:
+        """:param lines: one line per mistake, each shown on its own at start"""
         super().__init__("; ".join(lines))
         self.lines = lines
 
@@ -57,7 +58,11 @@ class BadRecord(SelftaughtError):
 
     stage: Stage = "decode"
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, *, reason: str, message: str) -> None:
+        """
+        :param reason: the short, stable code (a header and a metric label)
+        :param message: what was wrong, for the dead letter's header and the log
+        """
         super().__init__(message)
         self.reason = reason
         self.message = message

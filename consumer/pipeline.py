@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import heapq
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections import deque
+from collections.abc import Callable
 
 from consumer.errors import BadRecord, RegistryUnavailable
 from consumer.events import ContrastPair, ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate import ContrastGenerator, ImmediateGenerator
 from consumer.judge.check import PairCheck, disputed_record
+from consumer.outcomes import (
+    Disputed,
+    Outcome,
+    Pending,
+    Produced,
+    Skipped,
+    dead_letter,
+)
+from consumer.places import FairPlaces
 from consumer.redact import card_text, safe_event, unsafe
 from consumer.selection import Selector, Unselected, Wait
 from consumer.stages.cards import CALIBRATION, CardPolicy, build_cards
@@ -31,88 +37,9 @@ from consumer.wire.codec import CardEncoder, EventDecoder, read_header
 log = logging.getLogger(__name__)
 
 
-class Produced(NamedTuple):
-    """Two encoded cards for one pair, keyed by the source trace id (a NamedTuple: one is
-    made for every qualifying record)."""
-
-    key: bytes
-    cards: tuple[bytes, bytes]
-    mistake_type: str
-    generator: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    stage: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    why: Skip | Unselected
-
-
-class Disputed(NamedTuple):
-    """A pair the judge got wrong in both orders: not published; ``value`` is the record
-    for the disputed topic (``judge.check.disputed_record``)."""
-
-    key: bytes
-    value: bytes
-    mistake_type: str
-    generator: str
-
-
-Outcome = Produced | DeadLetter | Skipped | Disputed
-Pending = Coroutine[Any, Any, Outcome]
 _Held = tuple[
     SourceRef, "asyncio.Task[None] | None", "asyncio.Future[Outcome | asyncio.Task[Outcome]]"
 ]
-
-
-def dead_letter(exc: BadRecord) -> DeadLetter:
-    return DeadLetter(stage=exc.stage, reason=exc.reason, message=exc.message)
-
-
-class FairPlaces:
-    """Places in line for the generator: each partition's records in read order, and the
-    partitions interleaved, so one partition's backlog does not hold the others behind it.
-
-    Start-time fair queuing with a unit cost: a record's place is the later of its
-    partition's next place and the front of the line (the lowest place taken and not yet
-    done). A partition with a backlog takes consecutive places; one that comes later starts
-    at the front, beside it, not behind it. Within a partition places only grow, so its
-    first records, the ones its committed offset waits for, go first. (Read order alone
-    served whole partitions one after another: librdkafka hands over a partition's records
-    in long runs.) The front is the lowest place outstanding, not the latest one done: a
-    record that fails at once, far back in line, does not move the front.
-    """
-
-    def __init__(self) -> None:
-        self._next: dict[tuple[str, int], float] = {}
-        self._taken: list[float] = []  # a heap of places taken; done ones leave it lazily
-        self._done: Counter[float] = Counter()
-        self._last_done = 0.0
-
-    def take(self, topic: str, partition: int) -> float:
-        tp = (topic, partition)
-        place = max(self._next.get(tp, 0.0), self.front())
-        self._next[tp] = place + 1.0
-        heapq.heappush(self._taken, place)
-        return place
-
-    def done(self, place: float) -> None:
-        self._done[place] += 1
-        self._last_done = max(self._last_done, place)
-
-    def front(self) -> float:
-        taken, done = self._taken, self._done
-        while taken and taken[0] in done:
-            place = heapq.heappop(taken)
-            done[place] -= 1
-            if not done[place]:
-                del done[place]
-        return taken[0] if taken else self._last_done
 
 
 class Pipeline:
@@ -120,6 +47,7 @@ class Pipeline:
 
     def __init__(
         self,
+        *,
         decoder: EventDecoder,
         criteria: Criteria,
         generator: ContrastGenerator,
@@ -127,18 +55,26 @@ class Pipeline:
         policy: CardPolicy,
         min_contrast: float,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-        *,
         check: PairCheck | None = None,
         on_redacted: Callable[[dict[str, int], int, int], None] | None = None,
         selector: Selector | None = None,
         on_selected: Callable[[ScoreEvent], None] | None = None,
     ) -> None:
-        """``check``: the judge's stage, when a judge is on: every valid pair is judged
-        before its cards are made (so even an immediate generator's pairs become tasks).
-        ``on_redacted(counts by kind, characters removed, characters read)``: called for
-        each event whose texts redaction changed (the metrics). ``selector``: which
-        qualifying events become pairs (None: all); ``on_selected(event)``: called for each
-        one it selects (the metrics)."""
+        """
+        :param decoder: wire bytes to events, with the writer schemas it has fetched
+        :param criteria: which events qualify (the scale, the delta, sampling, text limits)
+        :param generator: makes the wrong evaluation of a qualifying event
+        :param encoder: cards to wire bytes, under the output schema's id
+        :param policy: what a card carries and its bounds
+        :param min_contrast: how far the wrong Φ_after must be from the right one
+        :param clock_ms: the cards' creation time and the selection's clock (tests set it)
+        :param check: the judge's stage, when a judge is on: every valid pair is judged
+            before its cards are made (so even an immediate generator's pairs become tasks)
+        :param on_redacted: called with (counts by kind, characters removed, characters read)
+            for each event whose texts redaction changed (the metrics)
+        :param selector: which qualifying events become pairs; None: all of them
+        :param on_selected: called for each event the selector selects (the metrics)
+        """
         self._decoder = decoder
         self._check = check
         self._criteria = criteria

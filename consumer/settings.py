@@ -5,6 +5,7 @@ This is the only module that turns our settings into librdkafka dictionaries.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -15,74 +16,17 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from consumer.errors import ConfigError
+from consumer.kafka_properties import CONSUMER_ONLY, OWNED_KAFKA_KEYS, PRODUCER_ONLY
+from consumer.settings_llm import LlmSettings
 
 PREFIX = "SELFTAUGHT_"
 KAFKA_PREFIX = PREFIX + "KAFKA_"
-
-#: librdkafka properties this service owns; a pass-through may not override them, because
-#: exactly-once depends on them.
-_OWNED_KAFKA_KEYS = frozenset(
-    {
-        "bootstrap.servers",
-        "group.id",
-        "transactional.id",
-        "enable.auto.commit",
-        "enable.auto.offset.store",
-        "isolation.level",
-        "enable.idempotence",
-    }
-)
 _SECRET_HINTS = ("password", "secret", "key", "token", "jaas")
 
 
-#: librdkafka properties of one client role (CONFIGURATION.md's C/P column) that users set
-#: through SELFTAUGHT_KAFKA_*; each goes only to the clients of its role.
-CONSUMER_ONLY = frozenset(
-    {
-        "group.instance.id",
-        "session.timeout.ms",
-        "heartbeat.interval.ms",
-        "max.poll.interval.ms",
-        "auto.offset.reset",
-        "queued.min.messages",
-        "queued.max.messages.kbytes",
-        "fetch.wait.max.ms",
-        "fetch.min.bytes",
-        "fetch.max.bytes",
-        "max.partition.fetch.bytes",
-        "fetch.message.max.bytes",
-        "partition.assignment.strategy",
-        "group.protocol",
-        "group.remote.assignor",
-        "check.crcs",
-    }
-)
-PRODUCER_ONLY = frozenset(
-    {
-        "transaction.timeout.ms",
-        "linger.ms",
-        "queue.buffering.max.ms",
-        "queue.buffering.max.messages",
-        "queue.buffering.max.kbytes",
-        "batch.size",
-        "batch.num.messages",
-        "compression.type",
-        "compression.codec",
-        "compression.level",
-        "acks",
-        "request.required.acks",
-        "retries",
-        "message.send.max.retries",
-        "delivery.timeout.ms",
-        "message.timeout.ms",
-        "request.timeout.ms",
-        "sticky.partitioning.linger.ms",
-    }
-)
-
-
-class Settings(BaseSettings):
-    """Every setting of the service. Names map to ``SELFTAUGHT_<NAME>`` variables."""
+class Settings(LlmSettings, BaseSettings):
+    """Every setting of the service (the LLM's in ``LlmSettings``). Names map to
+    ``SELFTAUGHT_<NAME>`` variables."""
 
     model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
 
@@ -156,64 +100,7 @@ class Settings(BaseSettings):
     # Read by the Anthropic SDK too; here only to choose the backend and to mask it in logs.
     anthropic_api_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_API_KEY")
 
-    # The Anthropic generator. The SDK reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself.
-    anthropic_model: str = Field("claude-sonnet-5-5", min_length=1)
-    # A wrong evaluation is a short JSON object; 1024 leaves room for its reasoning.
-    anthropic_max_tokens: int = Field(1024, ge=64, le=64_000)
-    # The AIMD limit on concurrent calls starts at the maximum, halves on 429/529 and never
-    # goes below the minimum.
-    llm_max_concurrency: int = Field(64, ge=1, le=4096)
-    llm_min_concurrency: int = Field(1, ge=1)
-    # One attempt's timeout. An answer takes seconds; a minute tells a hung connection from a
-    # slow answer without giving up on a busy API too early.
-    llm_request_timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
-    # How long one event may keep failing to reach the model (throttled, overloaded, down)
-    # before it is dead-lettered as llm_unavailable. It starts at the event's first failed
-    # attempt, so a queue behind the concurrency limit alone never counts, and time paused
-    # by the spend cap never does. 0 waits for as long as the outage lasts.
-    llm_time_budget_s: float = Field(900.0, ge=0, allow_inf_nan=False)
-    # Estimated USD per rolling hour; when reached, calls wait (no spending past it). 0: off.
-    llm_spend_cap_usd_per_hour: float = Field(0.0, ge=0, allow_inf_nan=False)
-    # USD per million tokens, for the cost estimate (defaults: Sonnet-class list prices;
-    # set them when changing the model).
-    llm_price_input_per_mtok: float = Field(3.0, ge=0, allow_inf_nan=False)
-    llm_price_output_per_mtok: float = Field(15.0, ge=0, allow_inf_nan=False)
-    llm_price_cache_read_per_mtok: float = Field(0.30, ge=0, allow_inf_nan=False)
-    llm_price_cache_write_per_mtok: float = Field(3.75, ge=0, allow_inf_nan=False)
-    # What is sent of each text field: longer text keeps its head and tail around a marker.
-    # A few thousand characters keep a state's meaning and bound the cost of a call.
-    llm_max_state_chars: int = Field(6000, ge=200)
-    llm_max_reasoning_chars: int = Field(3000, ge=200)
-    llm_max_purpose_chars: int = Field(1500, ge=200)
-
-    # The judge: checks each pair in both answer orders before it is published.
-    judge_backend: Literal["off", "anthropic"] = "off"
-    # Cheaper than the generator's model: choosing between two evaluations is easier than
-    # writing a convincing wrong one, and a pair costs two judge calls.
-    judge_model: str = Field("claude-haiku-4-5", min_length=1)
-    judge_price_input_per_mtok: float = Field(1.0, ge=0, allow_inf_nan=False)
-    judge_price_output_per_mtok: float = Field(5.0, ge=0, allow_inf_nan=False)
-    # How long a judge call may keep failing before its pair is published unjudged: the pair
-    # is made and paid for, and its partition's commits wait behind it.
-    judge_time_budget_s: float = Field(300.0, ge=0, allow_inf_nan=False)
-    # The band of the judge's recent mean difficulty the curriculum keeps each mistake type
-    # in, "LOW-HIGH" (see consumer/judge/curriculum.py for why 0.15-0.35).
-    target_difficulty: str = "0.15-0.35"
-    # Where pairs the judge gets wrong in both orders go, for a person to look at; unset:
-    # counted and logged only.
-    disputed_topic: str | None = Field(None, min_length=1)
-
     kafka_extra: dict[str, str] = Field(default_factory=dict, exclude=True)
-
-    @property
-    def difficulty_band(self) -> tuple[float, float]:
-        """``target_difficulty`` as (low, high); validated at start."""
-        return parse_band(self.target_difficulty)
-
-    @model_validator(mode="after")
-    def _band_is_a_range(self) -> Self:
-        parse_band(self.target_difficulty)
-        return self
 
     @model_validator(mode="after")
     def _scale_is_a_range(self) -> Self:
@@ -221,14 +108,6 @@ class Settings(BaseSettings):
             raise ValueError("SELFTAUGHT_PHI_MAX must be greater than SELFTAUGHT_PHI_MIN")
         if self.min_contrast > self.phi_max - self.phi_min:
             raise ValueError("SELFTAUGHT_MIN_CONTRAST cannot exceed the width of the Φ scale")
-        return self
-
-    @model_validator(mode="after")
-    def _llm_concurrency_is_a_range(self) -> Self:
-        if self.llm_min_concurrency > self.llm_max_concurrency:
-            raise ValueError(
-                "SELFTAUGHT_LLM_MIN_CONCURRENCY cannot exceed SELFTAUGHT_LLM_MAX_CONCURRENCY"
-            )
         return self
 
     @property
@@ -247,10 +126,12 @@ class Settings(BaseSettings):
         extra = {k: v for k, v in self.kafka_extra.items() if k not in drop}
         return {"bootstrap.servers": self.bootstrap_servers, **extra}
 
-    def consumer_config(self) -> dict[str, Any]:
+    def consumer_config(self, group_id: str | None = None) -> dict[str, Any]:
+        """The service's consumer; ``group_id``: another group's (MemoryCI's reader of the
+        cards), with the same guarantees."""
         return {
             **self._common_kafka(drop=PRODUCER_ONLY),
-            "group.id": self.group_id,
+            "group.id": group_id or self.group_id,
             # Offsets move only inside our transactions.
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -282,22 +163,29 @@ class Settings(BaseSettings):
             "message.max.bytes": int(self.kafka_extra.get("message.max.bytes", 16 * 1024 * 1024)),
         }
 
-    def admin_config(self) -> dict[str, Any]:
-        return self._common_kafka(drop=CONSUMER_ONLY)  # an admin client is a producer handle
+    def admin_config(self, logger: logging.Logger | None = None) -> dict[str, Any]:
+        """An admin client's; ``logger``: where librdkafka's own lines go (else stderr)."""
+        config = self._common_kafka(drop=CONSUMER_ONLY)  # an admin client is a producer handle
+        return config if logger is None else {**config, "logger": logger}
+
+    def plain_producer_config(self) -> dict[str, Any]:
+        """A producer outside any transaction (the demo's sample records)."""
+        return self._common_kafka(drop=CONSUMER_ONLY)
 
     @property
     def offset_reset(self) -> str:
         """Where a partition with no committed offset starts (``auto.offset.reset``)."""
         return str(self.kafka_extra.get("auto.offset.reset", "earliest"))
 
-    def reader_config(self, group_id: str) -> dict[str, Any]:
+    def reader_config(self, group_id: str, *, uncommitted: bool = False) -> dict[str, Any]:
         """A consumer of committed records that assigns its partitions itself (the DLQ
-        replay, the demo's read-back): offsets move only in a transaction, if at all."""
+        replay, the demo's read-back): offsets move only in a transaction, if at all.
+        ``uncommitted``: of every record instead (the read-back compares the two ends)."""
         return {
             **self._common_kafka(drop=PRODUCER_ONLY),
             "group.id": group_id,
             "enable.auto.commit": False,
-            "isolation.level": "read_committed",
+            "isolation.level": "read_uncommitted" if uncommitted else "read_committed",
             "auto.offset.reset": "earliest",
         }
 
@@ -314,20 +202,6 @@ class Settings(BaseSettings):
                 out[name] = "***"
         out["kafka"] = {k: mask_kafka_value(k, v) for k, v in self.kafka_extra.items()}
         return out
-
-
-def parse_band(text: str) -> tuple[float, float]:
-    """``"0.15-0.35"`` -> (0.15, 0.35): a band inside [0, 1], low below high."""
-    low, sep, high = text.replace(",", "-").partition("-")
-    try:
-        band = (float(low), float(high))
-    except ValueError:
-        band = (-1.0, -1.0)
-    if not sep or not 0.0 <= band[0] < band[1] <= 1.0:
-        raise ValueError(
-            f"SELFTAUGHT_TARGET_DIFFICULTY must be LOW-HIGH within [0, 1], got {text!r}"
-        )
-    return band
 
 
 def mask_kafka_value(key: str, value: str) -> str:
@@ -350,7 +224,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     problems = [
         f"SELFTAUGHT_KAFKA_{k.upper().replace('.', '_')}: {k} is set by the service itself "
         "and cannot be overridden"
-        for k in sorted(extra.keys() & _OWNED_KAFKA_KEYS)
+        for k in sorted(extra.keys() & OWNED_KAFKA_KEYS)
     ]
     known = {PREFIX + n.upper() for n in Settings.model_fields}
     for name in sorted(env):
@@ -367,7 +241,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             where = f"{var}: " if field else ""
             problems.append(f"{where}{err['msg']}{shown}")
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(lines=problems)
     return settings
 
 

@@ -16,7 +16,14 @@ from typing import ClassVar
 
 from testkit.stack import ROOT, Stack, Topics, free_port, proc_cpu_s, proc_status_kib, service_env
 
-__all__ = ["Service", "metric_sum"]
+__all__ = ["FAST_SESSION", "Service", "metric_sum"]
+
+# A killed instance's group membership must expire quickly in tests (the broker's minimum is
+# 6 s); production keeps librdkafka's 45 s.
+FAST_SESSION = {
+    "SELFTAUGHT_KAFKA_SESSION_TIMEOUT_MS": "6000",
+    "SELFTAUGHT_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+}
 
 
 class Service:

@@ -30,7 +30,8 @@ def anthropic_env(fake: FakeLLM, concurrency: int, judge: bool = False) -> dict[
 def _sample_request() -> tuple[Any, str]:
     """The system blocks and user message the service would send for one sample event."""
     from consumer.events import MistakeType, ScoreData, ScoreEvent
-    from consumer.generate.anthropic_prompt import TextLimits, system_prompt, user_prompt
+    from consumer.generate.anthropic_prompt import system_prompt, user_prompt
+    from consumer.settings_llm import TextLimits
     from consumer.stages.qualify import Scale
 
     scale = Scale(0, 10)

@@ -31,7 +31,8 @@ def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:
     the mean size of the cards, for the bare loop)."""
     from consumer.events import SourceRef
     from consumer.generate.rules import RulesGenerator
-    from consumer.pipeline import Pipeline, Produced
+    from consumer.outcomes import Produced
+    from consumer.pipeline import Pipeline
     from consumer.stages.cards import CardPolicy
     from consumer.stages.qualify import Criteria, Scale
     from consumer.wire.codec import CardEncoder, EventDecoder
@@ -43,15 +44,15 @@ def pipeline_in_process(n: int = 20_000) -> dict[str, Any]:
         def register(self, subject: str, schema_text: str, compatibility: str | None = None) -> int:
             return 1
 
-    decoder = EventDecoder(_Source())
+    decoder = EventDecoder(source=_Source())
     decoder.load(1)
     pipe = Pipeline(
-        decoder,
-        Criteria(Scale(0, 10), 0.5, 1.0, 1_000_000),
-        RulesGenerator(Scale(0, 10), 1.0),
-        CardEncoder(1),
-        CardPolicy(0.7, 16000),
-        1.0,
+        decoder=decoder,
+        criteria=Criteria(Scale(0, 10), 0.5, 1.0, 1_000_000),
+        generator=RulesGenerator(scale=Scale(0, 10), min_contrast=1.0),
+        encoder=CardEncoder(schema_id=1),
+        policy=CardPolicy(0.7, 16000),
+        min_contrast=1.0,
     )
     rng = random.Random(3)
     now = int(time.time() * 1000)

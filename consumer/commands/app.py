@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
 import signal
-import sys
 from collections.abc import Callable, Mapping
 
 from consumer import build
+from consumer.commands import tuning
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
 from consumer.events import MistakeType
 from consumer.generate import ContrastGenerator
 from consumer.generate.rules import RulesGenerator
+from consumer.judge.check import PairCheck
+from consumer.judge.curriculum import DifficultyCurriculum
 from consumer.judge.setup import make_check, make_curriculum, restorer
 from consumer.observe import metrics
 from consumer.pipeline import Pipeline
 from consumer.runner import TP, Runner, kafka
+from consumer.runner.metadata import OffsetMetadata
 from consumer.selection import Policy, Selector
 from consumer.selection.seam import SelectionSeam
 from consumer.settings import Settings, resolve_instance_id
@@ -26,49 +28,9 @@ from consumer.stages.cards import CardPolicy
 from consumer.stages.qualify import Criteria, Scale
 from consumer.wire import schemas
 from consumer.wire.codec import CardEncoder, EventDecoder, RegistryClient
+from consumer.wire.registry import registry_client
 
 log = logging.getLogger(__name__)
-
-#: Allocations between young collections (CPython's default is 700); see tune_gc.
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def tune_gc() -> None:
-    """Fewer and shorter garbage collections, for a process holding thousands of records.
-
-    With CPython's default thresholds the records, tasks and calls in flight outlive the
-    young generations, so full collections over hundreds of thousands of objects stop the
-    event loop often (the figures are in bench/README.md). What start-up built (modules,
-    classes, clients) is never garbage: frozen, no collection scans it again. A larger young
-    generation lets most per-record objects die by reference count before a collection
-    ever sees them. Cycles are still collected: the SDK's HTTP stack leaves cyclic objects
-    behind each call, and they go in the young collections.
-    """
-    gc.collect()  # nothing that is already garbage gets frozen
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
-
-
-#: How long a thread may hold the GIL while another waits for it (CPython's default: 5 ms).
-SWITCH_INTERVAL_S = 0.0005
-
-
-def tune_switch_interval() -> None:
-    """Hand the GIL over within half a millisecond instead of five.
-
-    The loop keeps reading and finishing records while a transaction commits on a thread
-    (runner/). At full speed the loop always holds the GIL; the commit thread needs it back
-    after the broker answers each of its two calls, and waits up to a switch interval each
-    time: with the default, reading on during a commit gains nothing (bench/README.md has the
-    figures). Idle, or waiting on the LLM, nothing contends for the GIL.
-    """
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
-def registry_client(s: Settings) -> RegistryClient:
-    password = s.schema_registry_password.get_secret_value() if s.schema_registry_password else None
-    return RegistryClient(s.schema_registry_url, s.schema_registry_user, password)
 
 
 def register_schemas(s: Settings, registry: RegistryClient) -> dict[str, int]:
@@ -107,11 +69,13 @@ def make_generator(
                 "ANTHROPIC_API_KEY is not set: using the embedded rules generator (rules/1); "
                 "set the key, or SELFTAUGHT_LLM_BACKEND=rules to choose this on purpose"
             )
-        return RulesGenerator(scale, s.min_contrast, levels=levels)
+        return RulesGenerator(scale=scale, min_contrast=s.min_contrast, levels=levels)
     try:
         from consumer.generate.anthropic import AnthropicGenerator
     except ImportError as exc:  # pragma: no cover - the module ships with the package
-        raise ConfigError([f"SELFTAUGHT_LLM_BACKEND=anthropic is unavailable: {exc}"]) from exc
+        raise ConfigError(
+            lines=[f"SELFTAUGHT_LLM_BACKEND=anthropic is unavailable: {exc}"]
+        ) from exc
     return AnthropicGenerator.from_settings(s, levels=levels)
 
 
@@ -135,6 +99,61 @@ def make_selection(s: Settings) -> SelectionSeam | None:
         s.fair_share_key,
     )
     return SelectionSeam(selector=Selector(policy=policy), topic=s.input_topic)
+
+
+def make_pipeline(
+    s: Settings,
+    registry: RegistryClient,
+    schema_id: int,
+    generator: ContrastGenerator,
+    check: PairCheck | None,
+    selection: SelectionSeam | None,
+) -> Pipeline:
+    """The pure stages for one record, configured from the settings."""
+    return Pipeline(
+        decoder=EventDecoder(source=registry),
+        criteria=Criteria(
+            Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars
+        ),
+        generator=generator,
+        encoder=CardEncoder(schema_id=schema_id),
+        policy=card_policy(s),
+        min_contrast=s.min_contrast,
+        check=check,
+        on_redacted=metrics.count_redactions,
+        selector=selection.selector if selection else None,
+        on_selected=selection.selected if selection else None,
+    )
+
+
+def make_runner(
+    s: Settings,
+    instance_id: str,
+    pipeline: Pipeline,
+    health: metrics.Health,
+    on_commit: Callable[[dict[TP, int]], None] | None,
+    *,
+    selection: SelectionSeam | None,
+    curriculum: DifficultyCurriculum | None,
+) -> Runner:
+    """The Kafka loop around ``pipeline``, its clients made from the settings."""
+    client_errors = kafka.ClientErrors()
+    producer_config = s.producer_config(instance_id)
+    return Runner(
+        settings=s,
+        pipeline=pipeline,
+        consumer=kafka.make_consumer(s.consumer_config(), client_errors),
+        producer=kafka.make_producer(producer_config, client_errors),
+        health=health,
+        on_commit=on_commit,
+        client_errors=client_errors,
+        new_producer=functools.partial(kafka.make_producer, producer_config, client_errors),
+        metadata=OffsetMetadata(
+            selection=selection,
+            note=curriculum.encode if curriculum is not None else None,
+            on_assigned=restorer(curriculum) if curriculum is not None else None,
+        ),
+    )
 
 
 async def _output_schema_id(
@@ -169,8 +188,8 @@ async def serve(
     """Run the service until SIGTERM/SIGINT or a fatal error; return the exit code.
 
     ``own_process``: the service is all this process runs (``selftaught run``), so it may
-    tune the process-wide garbage collector once start-up is done (``tune_gc``) and the
-    GIL's switch interval (``tune_switch_interval``).
+    tune the process-wide garbage collector once start-up is done (``tuning.tune_gc``) and
+    the GIL's switch interval (``tuning.tune_switch_interval``).
     """
     health = health or metrics.Health()
     # Signals are handled from the first moment: a pod told to stop while it is still
@@ -204,16 +223,8 @@ class _Stop:
             self.runner.request_stop()
 
 
-async def _serve(
-    s: Settings,
-    environ: Mapping[str, str],
-    health: metrics.Health,
-    stop: _Stop,
-    on_commit: Callable[[dict[TP, int]], None] | None,
-    on_runner: Callable[[Runner], None] | None,
-    http: bool,
-    own_process: bool,
-) -> int:
+def _log_start(s: Settings, environ: Mapping[str, str]) -> str:
+    """Log what starts (build, settings, identity); the instance id."""
     instance_id, source = resolve_instance_id(s, environ)
     built = build.info()
     metrics.BUILD.info(built)
@@ -228,6 +239,20 @@ async def _serve(
             "backend": s.backend,
         },
     )
+    return instance_id
+
+
+async def _serve(
+    s: Settings,
+    environ: Mapping[str, str],
+    health: metrics.Health,
+    stop: _Stop,
+    on_commit: Callable[[dict[TP, int]], None] | None,
+    on_runner: Callable[[Runner], None] | None,
+    http: bool,
+    own_process: bool,
+) -> int:
+    instance_id = _log_start(s, environ)
     health.stuck_after_s = s.health_stuck_after_s
     if http:
         server = metrics.serve(health, s.http_port)
@@ -245,35 +270,9 @@ async def _serve(
             log.info("stopped before start-up finished")
             return 0
         selection = make_selection(s)
-        pipeline = Pipeline(
-            decoder=EventDecoder(registry),
-            criteria=Criteria(
-                Scale(s.phi_min, s.phi_max), s.min_delta, s.sample_rate, s.max_text_chars
-            ),
-            generator=generator,
-            encoder=CardEncoder(schema_id),
-            policy=card_policy(s),
-            min_contrast=s.min_contrast,
-            check=check,
-            on_redacted=metrics.count_redactions,
-            selector=selection.selector if selection else None,
-            on_selected=selection.selected if selection else None,
-        )
-        client_errors = kafka.ClientErrors()
-        runner = Runner(
-            settings=s,
-            pipeline=pipeline,
-            consumer=kafka.make_consumer(s.consumer_config(), client_errors),
-            producer=kafka.make_producer(s.producer_config(instance_id), client_errors),
-            health=health,
-            on_commit=on_commit,
-            client_errors=client_errors,
-            offset_note=curriculum.encode if curriculum is not None else None,
-            on_assigned_notes=restorer(curriculum) if curriculum is not None else None,
-            new_producer=functools.partial(
-                kafka.make_producer, s.producer_config(instance_id), client_errors
-            ),
-            selection=selection,
+        pipeline = make_pipeline(s, registry, schema_id, generator, check, selection)
+        runner = make_runner(
+            s, instance_id, pipeline, health, on_commit, selection=selection, curriculum=curriculum
         )
         stop.runner = runner
         if stop.requested:
@@ -281,8 +280,8 @@ async def _serve(
         if on_runner is not None:
             on_runner(runner)
         if own_process:
-            tune_gc()
-            tune_switch_interval()
+            tuning.tune_gc()
+            tuning.tune_switch_interval()
         await runner.run()
     except Fatal as exc:
         log.error("fatal, exiting so the orchestrator restarts us: %s", exc)

@@ -11,6 +11,7 @@ import sys
 from consumer import settings
 from consumer.errors import ConfigError, Fatal, RegistryUnavailable
 from consumer.observe import logs
+from consumer.wire.registry import registry_client
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         s = settings.load()
     except ConfigError as exc:
-        for line in exc.lines:
-            print(f"selftaught: configuration error: {line}", file=sys.stderr)
-        return 2
+        return _config_error(exc)
     secrets = [
         v.get_secret_value()
         for v in (s.anthropic_api_key, s.schema_registry_password)
@@ -66,53 +65,62 @@ def main(argv: list[str] | None = None) -> int:
     stream = sys.stderr if args.command in ("demo", "eval") else sys.stdout
     logs.setup(s.log_format, s.log_level, secrets, stream)
     try:
-        if args.command == "run":
-            from consumer.commands import app
-
-            return asyncio.run(app.serve(s, os.environ, own_process=True))
-        if args.command == "demo":
-            from consumer.commands import demo
-
-            return demo.main(s, timeout_s=args.timeout)
-        if args.command == "schemas":
-            from consumer.commands import app
-
-            ids = app.register_schemas(s, app.registry_client(s))
-            for subject, schema_id in ids.items():
-                print(f"{subject}: schema id {schema_id}")
-            return 0
-        if args.command == "memoryci":
-            from consumer.commands import memoryci
-
-            report = memoryci.sync(s, args.store, idle_exit_s=args.idle_exit or None)
-            print(
-                f"read {report.read} cards: {report.quarantined} passed MemoryCI's immune scan "
-                f"(quarantined), {report.rejected} rejected, {report.already_held} already held"
-            )
-            return 0
-        if args.command == "dlq":
-            from consumer.commands import dlq
-
-            return dlq.replay(
-                s,
-                stage=args.stage,
-                reason=args.reason,
-                limit=args.limit,
-                from_beginning=args.from_beginning,
-                dry_run=args.dry_run,
-            )
-        if args.command == "eval":
-            from consumer.eval import command
-
-            return command.main(s, args)
+        return _command(s, args)
     except ConfigError as exc:
-        for line in exc.lines:
-            print(f"selftaught: configuration error: {line}", file=sys.stderr)
-        return 2
+        return _config_error(exc)
     except RegistryUnavailable as exc:
         print(f"selftaught: schema registry unavailable: {exc}", file=sys.stderr)
         return 3
     except Fatal as exc:
         print(f"selftaught: {exc}", file=sys.stderr)
         return 1
+
+
+def _config_error(exc: ConfigError) -> int:
+    for line in exc.lines:
+        print(f"selftaught: configuration error: {line}", file=sys.stderr)
+    return 2
+
+
+def _command(s: settings.Settings, args: argparse.Namespace) -> int:
+    """Run the command ``args`` names (each imported only when it runs); its exit code."""
+    if args.command == "run":
+        from consumer.commands import app
+
+        return asyncio.run(app.serve(s, os.environ, own_process=True))
+    if args.command == "demo":
+        from consumer.commands import demo
+
+        return demo.main(s, timeout_s=args.timeout)
+    if args.command == "schemas":
+        from consumer.commands import app
+
+        ids = app.register_schemas(s, registry_client(s))
+        for subject, schema_id in ids.items():
+            print(f"{subject}: schema id {schema_id}")
+        return 0
+    if args.command == "memoryci":
+        from consumer.commands import memoryci
+
+        report = memoryci.sync(s, args.store, idle_exit_s=args.idle_exit or None)
+        print(
+            f"read {report.read} cards: {report.quarantined} passed MemoryCI's immune scan "
+            f"(quarantined), {report.rejected} rejected, {report.already_held} already held"
+        )
+        return 0
+    if args.command == "dlq":
+        from consumer.commands import dlq
+
+        return dlq.replay(
+            s,
+            stage=args.stage,
+            reason=args.reason,
+            limit=args.limit,
+            from_beginning=args.from_beginning,
+            dry_run=args.dry_run,
+        )
+    if args.command == "eval":
+        from consumer.eval import command
+
+        return command.main(s, args)
     return 2

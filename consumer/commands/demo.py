@@ -29,6 +29,7 @@ from consumer.selection import Unselected
 from consumer.settings import Settings
 from consumer.wire import schemas
 from consumer.wire.codec import MAGIC, decode_card, without_logical_types
+from consumer.wire.registry import registry_client
 
 START_HINT = "start the local stack with:  bash deploy/local/stack.sh up"
 POISON = b"this is not an Avro record"
@@ -43,13 +44,12 @@ def check_stack(s: Settings) -> list[str]:
     """What does not answer, one line each (empty when the stack is up)."""
     problems = []
     try:
-        conf: dict[str, Any] = {**s.admin_config(), "logger": logging.getLogger("kafka.check")}
-        admin = AdminClient(conf)
+        admin = AdminClient(s.admin_config(logger=logging.getLogger("kafka.check")))
         admin.list_topics(timeout=5)
     except KafkaException as exc:
         problems.append(f"Kafka at {s.bootstrap_servers} does not answer ({exc.args[0].str()})")
     try:
-        app.registry_client(s).schema_text(1)
+        registry_client(s).schema_text(1)
     except RegistryUnavailable as exc:
         problems.append(f"the schema registry at {s.schema_registry_url} does not answer ({exc})")
     except Exception:
@@ -138,7 +138,7 @@ def _demo(s: Settings, timeout_s: float) -> int:
     )
     if created:
         print(f"created topics: {', '.join(created)}")
-    registry = app.registry_client(s)
+    registry = registry_client(s)
     ids = app.register_schemas(s, registry)
     print("registered schemas: " + ", ".join(f"{k} (id {v})" for k, v in ids.items()))
 
@@ -146,7 +146,7 @@ def _demo(s: Settings, timeout_s: float) -> int:
     # run still waiting for their markers are that run's.
     out_start, dlq_start = _written(s, s.output_topic), _written(s, s.dlq_topic)
     events = sample_events()
-    producer = Producer(s.admin_config())
+    producer = Producer(s.plain_producer_config())
     input_id = ids[schemas.subject(s.input_topic)]
     for ev in events:
         producer.produce(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from consumer.errors import ConfigError
 from consumer.settings import Settings
 from consumer.wire import schemas
+from consumer.wire.registry import registry_client
 
 if TYPE_CHECKING:  # the optional extra: imported where used
     from purpose_agent.memory import MemoryCard as CiCard  # type: ignore[import-untyped]
@@ -36,7 +37,7 @@ def _purpose_agent() -> Any:
         import purpose_agent.memory as memory  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ConfigError(
-            ["purpose-agent is not installed: pip install 'selftaught-consumer[memoryci]'"]
+            lines=["purpose-agent is not installed: pip install 'selftaught-consumer[memoryci]'"]
         ) from exc
     return memory
 
@@ -108,6 +109,15 @@ class SyncReport:
     rejected: int = 0
     already_held: int = 0
 
+    def count(self, v: Verdict) -> None:
+        self.read += 1
+        if v.status == "already_held":
+            self.already_held += 1
+        elif v.status == "rejected":
+            self.rejected += 1
+        else:
+            self.quarantined += 1
+
 
 def sync(
     s: Settings,
@@ -128,51 +138,25 @@ def sync(
     memory = _purpose_agent()
     from confluent_kafka import Consumer, TopicPartition
 
-    from consumer.commands import app
-    from consumer.wire.codec import decode_card
-
     store = memory.MemoryStore(persistence_path=store_path)
-    registry = app.registry_client(s)
+    registry = registry_client(s)
     reader = schemas.text(schemas.MEMORY_CARD)
-    consumer = Consumer(
-        {
-            **s.consumer_config(),
-            "group.id": f"{s.group_id}-memoryci",
-            # Only cards whose transaction committed: an aborted attempt's cards never count.
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
+    # read_committed (only cards whose transaction committed: an aborted attempt's never
+    # count), offsets committed below once a batch is stored.
+    consumer = Consumer(s.consumer_config(group_id=f"{s.group_id}-memoryci"))
     report = SyncReport()
     idle_since = time.monotonic()
     try:
         consumer.subscribe([s.output_topic])
         while True:
-            records = consumer.consume(500, 1.0)
-            cards = []
-            ends: dict[tuple[str, int], int] = {}
-            for r in records:
-                topic, partition, offset = r.topic(), r.partition(), r.offset()
-                if r.error() is None and topic and partition is not None and offset is not None:
-                    ends[topic, partition] = max(ends.get((topic, partition), -1), offset + 1)
-                value = r.value()
-                if r.error() is not None or value is None:
-                    log.warning("cards topic: %s", r.error() or "a record without a value")
-                    continue
-                cards.append(decode_card(value, registry.schema_text, reader))
+            cards, ends = _read(consumer.consume(500, 1.0), registry.schema_text, reader)
             if not cards:
                 if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                     return report
                 continue
             idle_since = time.monotonic()
             for v in submit_all(store, cards):
-                report.read += 1
-                if v.status == "already_held":
-                    report.already_held += 1
-                elif v.status == "rejected":
-                    report.rejected += 1
-                else:
-                    report.quarantined += 1
+                report.count(v)
                 threats = f" ({', '.join(v.threats)})" if v.threats else ""
                 print_line(f"{v.card_id} {v.kind}: {v.status}{threats}")
             # MemoryStore saves its file on every change: by now this batch is on disk, so
@@ -183,3 +167,24 @@ def sync(
             )
     finally:
         consumer.close()
+
+
+def _read(
+    records: list[Any], schema_text: Callable[[int], str], reader: str
+) -> tuple[list[dict[str, Any]], dict[tuple[str, int], int]]:
+    """The cards among ``records``, and per partition the offset after the last one read
+    (a record that is not a card is logged and passed over)."""
+    from consumer.wire.codec import decode_card
+
+    cards = []
+    ends: dict[tuple[str, int], int] = {}
+    for r in records:
+        topic, partition, offset = r.topic(), r.partition(), r.offset()
+        if r.error() is None and topic and partition is not None and offset is not None:
+            ends[topic, partition] = max(ends.get((topic, partition), -1), offset + 1)
+        value = r.value()
+        if r.error() is not None or value is None:
+            log.warning("cards topic: %s", r.error() or "a record without a value")
+            continue
+        cards.append(decode_card(value, schema_text, reader))
+    return cards, ends

@@ -34,11 +34,12 @@ from consumer.eval.dataset import (
     split,
 )
 from consumer.eval.report import Report, Setup, build, markdown, plot, table, to_json
-from consumer.generate.anthropic_cost import Prices
+from consumer.generate.anthropic_cost import Prices, generator_prices
 from consumer.settings import Settings
 from consumer.stages.qualify import Scale
 from consumer.wire import schemas
 from consumer.wire.codec import RegistryClient, read_header, without_logical_types
+from consumer.wire.registry import registry_client
 
 if TYPE_CHECKING:
     from consumer.eval.retrieve import Retriever
@@ -72,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
     """Every committed card on ``topic`` up to its end at the start, decoded to our reader
     schema (so version 1 and version 2 cards both read). Unreadable records are skipped."""
-    registry = _registry(s)
+    registry = registry_client(s)
     reader = fastavro.parse_schema(without_logical_types(schemas.parsed_json(schemas.MEMORY_CARD)))
     writers: dict[int, Any] = {}
     consumer = Consumer(s.reader_config(f"{s.group_id}-eval-{uuid.uuid4().hex[:8]}"))
@@ -80,7 +81,7 @@ def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
     try:
         meta = consumer.list_topics(topic, timeout=15).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
-            raise ConfigError([f"the cards topic {topic!r} does not exist"])
+            raise ConfigError(lines=[f"the cards topic {topic!r} does not exist"])
         tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
         ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=15)[1] for tp in tps}
         consumer.assign(tps)
@@ -88,7 +89,7 @@ def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
         deadline = time.monotonic() + timeout_s
         while len(done) < len(ends):
             if time.monotonic() > deadline:
-                raise ConfigError([f"reading {topic!r} took longer than {timeout_s:g}s"])
+                raise ConfigError(lines=[f"reading {topic!r} took longer than {timeout_s:g}s"])
             msgs = consumer.consume(500, 0.5)
             for msg in msgs:
                 if msg.error() is not None:
@@ -115,11 +116,6 @@ def read_cards(s: Settings, topic: str, timeout_s: float) -> Iterator[Card]:
 
 
 _AVRO_ERRORS = (EOFError, ValueError, IndexError, KeyError, TypeError)
-
-
-def _registry(s: Settings) -> RegistryClient:
-    password = s.schema_registry_password.get_secret_value() if s.schema_registry_password else None
-    return RegistryClient(s.schema_registry_url, s.schema_registry_user, password)
 
 
 def _decode(
@@ -150,14 +146,16 @@ def main(s: Settings, args: argparse.Namespace) -> int:
     """Run the command; prints the report. Exit 0; ``ConfigError`` (exit 2) for a usage
     problem or refused credentials, ``Fatal`` (exit 1) when the topic cannot be read."""
     if args.k < 1 or args.concurrency < 1 or args.max_usd < 0:
-        raise ConfigError(["--k and --concurrency must be at least 1, --max-usd at least 0"])
+        raise ConfigError(lines=["--k and --concurrency must be at least 1, --max-usd at least 0"])
     try:
         from consumer.eval.retrieve import MemoryCIRetriever, retriever
     except ImportError as exc:
         raise ConfigError(
-            [f"selftaught eval needs the eval extra ({exc.name} is missing): "
-             "pip install 'selftaught-consumer[eval]'"]
-        ) from exc  # fmt: skip
+            lines=[
+                f"selftaught eval needs the eval extra ({exc.name} is missing): "
+                "pip install 'selftaught-consumer[eval]'"
+            ]
+        ) from exc
     topic = args.topic or s.output_topic
     model = args.model or s.anthropic_model
     try:
@@ -168,7 +166,7 @@ def main(s: Settings, args: argparse.Namespace) -> int:
     try:
         test, memory = split(pairs, args.holdout, args.split)
     except ValueError as exc:
-        raise ConfigError([str(exc)]) from exc
+        raise ConfigError(lines=[str(exc)]) from exc
     shown_from = admissible(memory_cards(memory), test)
     chooser = retriever(args.retrieval, shown_from, k=args.k)
     setup = Setup(
@@ -183,24 +181,26 @@ def main(s: Settings, args: argparse.Namespace) -> int:
         memory_cards=len(shown_from),
         memoryci_rejected=chooser.rejected if isinstance(chooser, MemoryCIRetriever) else None,
     )
-    scale = Scale(s.phi_min, s.phi_max)
-    prices = Prices(
-        input=s.llm_price_input_per_mtok,
-        output=s.llm_price_output_per_mtok,
-        cache_read=s.llm_price_cache_read_per_mtok,
-        cache_write=s.llm_price_cache_write_per_mtok,
-    )
+    scale, prices = Scale(s.phi_min, s.phi_max), generator_prices(s)
     if args.dry_run:
         return _dry_run(setup, test, chooser, scale, prices)
     if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_BASE_URL")):
         raise ConfigError(
-            ["no Messages API model is reachable: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL "
-             "for a local server that speaks the Messages API)"]
-        )  # fmt: skip
+            lines=[
+                "no Messages API model is reachable: set ANTHROPIC_API_KEY (or "
+                "ANTHROPIC_BASE_URL for a local server that speaks the Messages API)"
+            ]
+        )
     try:
         report = asyncio.run(_judge(s, args, setup, test, chooser, scale, prices, model))
     except AuthFailure as exc:
-        raise ConfigError([str(exc)]) from exc
+        raise ConfigError(lines=[str(exc)]) from exc
+    _write(report, args)
+    return 0
+
+
+def _write(report: Report, args: argparse.Namespace) -> None:
+    """The report on stdout (a table, or JSON), and in the files asked for."""
     if args.json:
         print(json.dumps(to_json(report), indent=1))
     else:
@@ -210,7 +210,6 @@ def main(s: Settings, args: argparse.Namespace) -> int:
             f.write(markdown(report))
     if args.plot:
         plot(report, args.plot)
-    return 0
 
 
 async def _judge(

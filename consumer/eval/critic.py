@@ -25,6 +25,7 @@ from consumer.eval.dataset import Evaluation, Pair
 from consumer.generate.anthropic import sdk_client
 from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
+from consumer.generate.anthropic_prompt import delimited
 from consumer.generate.anthropic_transport import Reply, Transport
 from consumer.stages.qualify import Scale
 
@@ -71,12 +72,6 @@ as part of what is being judged.
 Answer with the JSON object only: {{"better": "A"}} or {{"better": "B"}}."""
 
 
-def _data(value: object) -> str:
-    """JSON that cannot close its tag: ``<`` and ``>`` as escapes (it decodes the same)."""
-    text = json.dumps(value, ensure_ascii=False, indent=1)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")
-
-
 def _evaluation(e: Evaluation) -> dict[str, object]:
     return {"phi_after": e.phi_after, "reasoning": e.reasoning}
 
@@ -93,8 +88,8 @@ def user_prompt(pair: Pair, memory: str, *, correct_first: bool) -> str:
         step["state_after"] = s.state_after
     step["phi_before"] = s.phi_before
     step["evaluations"] = {"A": _evaluation(first), "B": _evaluation(second)}
-    notes = f"<memory>\n{_data({'notes': memory})}\n</memory>\n\n" if memory else ""
-    return f"{notes}Which evaluation is right?\n\n<step>\n{_data(step)}\n</step>"
+    notes = f"<memory>\n{delimited({'notes': memory})}\n</memory>\n\n" if memory else ""
+    return f"{notes}Which evaluation is right?\n\n<step>\n{delimited(step)}\n</step>"
 
 
 def parse_choice(reply: Reply) -> str:
@@ -135,6 +130,9 @@ class Critic:
     :param prices: USD per million tokens, for the spend limit and the report.
     :param max_usd: the run's spend limit; 0 for none.
     :param concurrency: the most calls in flight (the AIMD limiter's ceiling).
+    :param max_tokens: the longest answer (a verdict is a letter).
+    :param request_timeout_s: one attempt's timeout.
+    :param time_budget_s: how long one call may keep failing before it is given up.
     :param client: an SDK client (tests); by default one from ``ANTHROPIC_*`` variables.
     """
 
@@ -160,7 +158,7 @@ class Critic:
         self._reserved = 0.0
         self.stopped: str | None = None
         self._transport = Transport(
-            client.with_options(max_retries=0),
+            client=client.with_options(max_retries=0),
             model=model,
             max_tokens=max_tokens,
             system=self._system,
@@ -168,10 +166,10 @@ class Critic:
             request_timeout_s=request_timeout_s,
             time_budget_s=time_budget_s,
             backoff=Backoff(),
-            limiter=AimdLimiter(concurrency),
+            limiter=AimdLimiter(max_limit=concurrency),
             # No hourly cap here (the run's limit is max_usd, checked below); the meter
             # only sums, over a window that never ends.
-            spend=SpendMeter(0.0, math.inf),
+            spend=SpendMeter(cap_usd=0.0, window_s=math.inf),
             prices=prices,
         )
 

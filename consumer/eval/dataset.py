@@ -48,7 +48,12 @@ _REASONING_V2 = re.compile(r"(?:Correct|Wrong \([a-z_]+\)): Φ after [^,]*?, bec
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """A memory card as the evaluation reads it (either schema version)."""
+    """A memory card as the evaluation reads it (either schema version).
+
+    Not ``events.MemoryCard``, whose fields it repeats: that one is what the service writes
+    (version 2, every field); this one is read back from either version, with only what the
+    evaluation uses and version 2's fields optional (``card_from_record``).
+    """
 
     card_id: str
     pair_id: str
@@ -71,7 +76,11 @@ class Card:
 
 
 def card_from_record(r: Mapping[str, Any]) -> Card:
-    """A decoded card record (a dict, version 1 or 2 fields) as a ``Card``."""
+    """A decoded card record (a dict, version 1 or 2 fields) as a ``Card``.
+
+    The same field-by-field shape as the codec's ``_to_event``, for another record: the
+    codec's reads events on the hot path, this one cards of either version for the eval.
+    """
     scope = r.get("scope")
     return Card(
         card_id=r["card_id"],

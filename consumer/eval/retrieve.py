@@ -81,7 +81,11 @@ def _card_text(card: Card) -> str:
 class SimilarRetriever:
     """The ``k`` most relevant cards: same purpose first, then BM25 on action and states."""
 
-    def __init__(self, memory: Sequence[Card], *, k: int = 4) -> None:
+    def __init__(self, *, memory: Sequence[Card], k: int = 4) -> None:
+        """
+        :param memory: the cards to choose from (the training pairs' cards)
+        :param k: how many cards each test pair is shown
+        """
         self._cards = list(memory)
         self._k = k
         self._bm25: bm25s.BM25 | None = None
@@ -120,7 +124,11 @@ class MemoryCIRetriever:
     from the promoted cards, with the test step as its task.
     """
 
-    def __init__(self, memory: Sequence[Card], *, token_budget: int = MEMORY_TOKENS) -> None:
+    def __init__(self, *, memory: Sequence[Card], token_budget: int = MEMORY_TOKENS) -> None:
+        """
+        :param memory: the cards submitted to MemoryCI (the training pairs' cards)
+        :param token_budget: what the compiler may spend on memory in one prompt
+        """
         self._store = MemoryStore()
         self._ci = MemoryCI(self._store)
         self.rejected = 0
@@ -158,5 +166,5 @@ def _to_purpose_agent(card: Card) -> MemoryCard:
 def retriever(mode: Mode, memory: Sequence[Card], *, k: int) -> Retriever:
     """The retriever for ``mode`` over the (admissible) memory cards."""
     if mode == "memoryci":
-        return MemoryCIRetriever(memory)
-    return SimilarRetriever(memory, k=k)
+        return MemoryCIRetriever(memory=memory)
+    return SimilarRetriever(memory=memory, k=k)

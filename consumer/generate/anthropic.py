@@ -26,11 +26,10 @@ from anthropic.types import MessageParam
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
-from consumer.generate.anthropic_cost import Prices, SpendMeter
+from consumer.generate.anthropic_cost import Prices, SpendMeter, generator_prices
 from consumer.generate.anthropic_curriculum import Curriculum, feasible
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
 from consumer.generate.anthropic_prompt import (
-    TextLimits,
     correction,
     prompt_version,
     system_prompt,
@@ -41,6 +40,7 @@ from consumer.generate.subtlety import subtlety_request
 from consumer.observe import metrics as m
 from consumer.redact import safe_wrong
 from consumer.settings import Settings
+from consumer.settings_llm import TextLimits, text_limits
 from consumer.stages.qualify import Scale
 from consumer.stages.validate import contrast_problem
 
@@ -95,9 +95,9 @@ class AnthropicGenerator:
 
     def __init__(
         self,
+        *,
         scale: Scale,
         min_contrast: float,
-        *,
         client: anthropic.AsyncAnthropic | None = None,
         model: str = DEFAULT_MODEL,
         max_tokens: int = 1024,
@@ -116,8 +116,29 @@ class AnthropicGenerator:
         rng: random.Random | None = None,
         levels: Callable[[MistakeType], int] | None = None,
     ) -> None:
-        """``levels``: each mistake type's subtlety level, asked of the model with every
-        request when a judge's curriculum sets them (``generate.subtlety``)."""
+        """
+        :param scale: the Φ scale, for the prompt and for checking answers
+        :param min_contrast: how far the wrong Φ_after must be from the right one
+        :param client: the SDK's client; None: one of its own, closed by ``aclose``
+        :param model: the model asked
+        :param max_tokens: the longest answer
+        :param limits: what is sent of each text field
+        :param request_timeout_s: one attempt's timeout
+        :param time_budget_s: how long one event may keep failing before it is
+            dead-lettered as ``llm_unavailable``
+        :param backoff: the delays between attempts
+        :param max_concurrency: the AIMD limit's start and ceiling
+        :param min_concurrency: its floor
+        :param prices: what tokens cost, for the spend and its cap
+        :param spend_cap_usd_per_hour: the most spent in a rolling window; 0: no cap
+        :param spend_window_s: that window (tests shorten it)
+        :param spend_clock: the spend's clock (tests move it)
+        :param curriculum_window: the recent successes the mistake types are balanced over
+        :param sleep: how a delay is waited out (tests pass their own)
+        :param rng: the jitter's and the mistake choice's randomness (tests seed it)
+        :param levels: each mistake type's subtlety level, asked of the model with every
+            request when a judge's curriculum sets them (``generate.subtlety``)
+        """
         self._scale = scale
         self._levels = levels
         self._c = min_contrast
@@ -127,11 +148,13 @@ class AnthropicGenerator:
         self._owned: anthropic.AsyncAnthropic | None = None
         if client is None:
             client = self._owned = sdk_client(request_timeout_s)
-        self._curriculum = Curriculum(curriculum_window)
-        self._limiter = AimdLimiter(max_concurrency, min_concurrency, on_change=_limit_gauges)
+        self._curriculum = Curriculum(window=curriculum_window)
+        self._limiter = AimdLimiter(
+            max_limit=max_concurrency, min_limit=min_concurrency, on_change=_limit_gauges
+        )
         _limit_gauges(self._limiter.limit, self._limiter.in_flight)
         self._transport = Transport(
-            client.with_options(max_retries=0),
+            client=client.with_options(max_retries=0),
             model=model,
             max_tokens=max_tokens,
             system=system_prompt(scale, min_contrast),
@@ -140,7 +163,9 @@ class AnthropicGenerator:
             time_budget_s=time_budget_s,
             backoff=backoff,
             limiter=self._limiter,
-            spend=SpendMeter(spend_cap_usd_per_hour, spend_window_s, spend_clock),
+            spend=SpendMeter(
+                cap_usd=spend_cap_usd_per_hour, window_s=spend_window_s, clock=spend_clock
+            ),
             prices=prices,
             sleep=sleep,
             rng=rng,
@@ -158,27 +183,17 @@ class AnthropicGenerator:
     ) -> AnthropicGenerator:
         """The generator the settings describe (no network until the first ``generate``)."""
         return cls(
-            Scale(s.phi_min, s.phi_max),
-            s.min_contrast,
+            scale=Scale(s.phi_min, s.phi_max),
+            min_contrast=s.min_contrast,
             client=client,
             model=s.anthropic_model,
             max_tokens=s.anthropic_max_tokens,
-            limits=TextLimits(
-                state=s.llm_max_state_chars,
-                reasoning=s.llm_max_reasoning_chars,
-                purpose=s.llm_max_purpose_chars,
-                action=s.llm_max_purpose_chars,
-            ),
+            limits=text_limits(s),
             request_timeout_s=s.llm_request_timeout_s,
             time_budget_s=s.llm_time_budget_s,
             max_concurrency=s.llm_max_concurrency,
             min_concurrency=s.llm_min_concurrency,
-            prices=Prices(
-                input=s.llm_price_input_per_mtok,
-                output=s.llm_price_output_per_mtok,
-                cache_read=s.llm_price_cache_read_per_mtok,
-                cache_write=s.llm_price_cache_write_per_mtok,
-            ),
+            prices=generator_prices(s),
             spend_cap_usd_per_hour=s.llm_spend_cap_usd_per_hour,
             levels=levels,
         )
@@ -239,7 +254,7 @@ class AnthropicGenerator:
             m.LLM_REQUESTS.labels(_OUTCOMES[result.reason]).inc()
             if turn == 1:
                 raise GenerationFailed(
-                    result.reason, f"after one corrective retry: {result.detail}"
+                    reason=result.reason, message=f"after one corrective retry: {result.detail}"
                 )
             messages = self._corrected(first, reply, result)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from consumer.events import MistakeType, WrongEvaluation
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 #: The JSON schema the answer must follow (structured output).
 ANSWER_SCHEMA: Final[dict[str, object]] = {
@@ -37,24 +39,30 @@ class UnreadableAnswer(ValueError):
     """The model's text is not the JSON object asked for."""
 
 
-def parse_answer(text: str) -> WrongEvaluation:
-    """The answer as a typed value; ``UnreadableAnswer`` says what is missing or wrong.
-
-    Nothing is filled in: a missing field is an error, never a default.
-    """
+def validated(text: str, model: type[_Model], unreadable: type[Exception]) -> _Model:
+    """A model's JSON answer as ``model``; ``unreadable`` says what is missing or wrong
+    (nothing is filled in). A fenced block, should the model add one, is read inside."""
     body = text.strip()
-    if body.startswith("```"):  # a fenced block, should the model add one
+    if body.startswith("```"):
         body = body.strip("`").removeprefix("json").strip()
     if not body:
-        raise UnreadableAnswer("the answer was empty")
+        raise unreadable("the answer was empty")
     try:
-        answer = _Answer.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
             for e in exc.errors()[:3]
         )
-        raise UnreadableAnswer(problems) from exc
+        raise unreadable(problems) from exc
+
+
+def parse_answer(text: str) -> WrongEvaluation:
+    """The answer as a typed value; ``UnreadableAnswer`` says what is missing or wrong.
+
+    Nothing is filled in: a missing field is an error, never a default.
+    """
+    answer = validated(text, _Answer, UnreadableAnswer)
     return WrongEvaluation(
         answer.wrong_phi_after,
         answer.wrong_reasoning.strip(),

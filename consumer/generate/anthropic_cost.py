@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consumer.settings_llm import LlmSettings
+
 
 @dataclass(frozen=True, slots=True)
 class Prices:
@@ -21,6 +23,17 @@ class Prices:
     output: float = 15.0
     cache_read: float = 0.30
     cache_write: float = 3.75
+
+
+def generator_prices(s: LlmSettings) -> Prices:
+    """The generator's model's prices, as the settings give them (the eval's critic, on the
+    same model by default, is priced alike)."""
+    return Prices(
+        input=s.llm_price_input_per_mtok,
+        output=s.llm_price_output_per_mtok,
+        cache_read=s.llm_price_cache_read_per_mtok,
+        cache_write=s.llm_price_cache_write_per_mtok,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +75,18 @@ class SpendMeter:
 
     def __init__(
         self,
+        *,
         cap_usd: float = 0.0,
         window_s: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         first_estimate_usd: float = 0.005,
     ) -> None:
+        """
+        :param cap_usd: the most spent in any window; 0: no cap, the spend is only tracked
+        :param window_s: the rolling window the cap applies to
+        :param clock: monotonic seconds (tests move it instead of waiting)
+        :param first_estimate_usd: what a call is reserved at before any has been priced
+        """
         self.cap_usd = cap_usd
         self.window_s = window_s
         self._clock = clock

@@ -27,7 +27,8 @@ def feasible(mistake: MistakeType, event: ScoreEvent, scale: Scale, min_contrast
 class Curriculum:
     """Balanced requests over the last ``window`` successes."""
 
-    def __init__(self, window: int = 200) -> None:
+    def __init__(self, *, window: int = 200) -> None:
+        """:param window: how many recent successes the balance is kept over"""
         self._recent: deque[MistakeType] = deque(maxlen=window)
         self._achieved: Counter[MistakeType] = Counter()
         self._pending: Counter[MistakeType] = Counter()

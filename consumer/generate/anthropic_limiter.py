@@ -116,11 +116,18 @@ class AimdLimiter:
 
     def __init__(
         self,
+        *,
         max_limit: int,
         min_limit: int = 1,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[int, int], None] | None = None,
     ) -> None:
+        """
+        :param max_limit: the limit it starts at and grows back to
+        :param min_limit: the limit it never halves below
+        :param clock: monotonic seconds (tests move it instead of waiting)
+        :param on_change: told (limit, in flight) whenever either changes (the gauges)
+        """
         if not 1 <= min_limit <= max_limit:
             raise ValueError("need 1 <= min_limit <= max_limit")
         self.max_limit, self.min_limit = max_limit, min_limit

@@ -12,39 +12,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent
 from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
 from consumer.generate.anthropic_examples import MISTAKES, worked
+from consumer.settings_llm import TextLimits
 from consumer.stages.qualify import Scale
 
 __all__ = [
     "ANSWER_SCHEMA",
     "MISTAKES",
-    "TextLimits",
     "UnreadableAnswer",
     "clip",
     "correction",
+    "delimited",
     "examples",
     "parse_answer",
     "prompt_version",
+    "situation_fields",
     "step_data",
     "step_fields",
     "system_prompt",
     "user_prompt",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class TextLimits:
-    """Per-field character limits for what is sent; longer text keeps its head and tail."""
-
-    state: int = 6000
-    reasoning: int = 3000
-    purpose: int = 1500
-    action: int = 500
 
 
 def clip(text: str, limit: int) -> str:
@@ -137,8 +128,9 @@ Worked examples of good answers (each step here is illustrative, not the one to 
 {worked}"""
 
 
-def step_fields(event: ScoreEvent, limits: TextLimits) -> dict[str, Any]:
-    """What the model is shown of a step, its texts clipped to the limits."""
+def situation_fields(event: ScoreEvent, limits: TextLimits) -> dict[str, Any]:
+    """The step's situation, its texts clipped to the limits: what the generator and the
+    judge both show before the evaluations."""
     s = event.score
     return {
         "purpose": clip(event.purpose, limits.purpose),
@@ -146,15 +138,29 @@ def step_fields(event: ScoreEvent, limits: TextLimits) -> dict[str, Any]:
         "action_name": clip(s.action_name, limits.action),
         "state_after": clip(s.state_after, limits.state),
         "phi_before": s.phi_before,
+    }
+
+
+def step_fields(event: ScoreEvent, limits: TextLimits) -> dict[str, Any]:
+    """What the model is shown of a step, its texts clipped to the limits."""
+    s = event.score
+    return {
+        **situation_fields(event, limits),
         "phi_after": s.phi_after,
         "correct_reasoning": clip(s.reasoning, limits.reasoning),
     }
 
 
+def delimited(value: object) -> str:
+    """``value`` as delimited data: JSON that cannot close its tag (``<`` and ``>`` as
+    escapes; it decodes the same)."""
+    text = json.dumps(value, ensure_ascii=False, indent=1)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def step_data(event: ScoreEvent, limits: TextLimits) -> str:
     """The step as delimited data: a JSON object that cannot close its own tag."""
-    text = json.dumps(step_fields(event, limits), ensure_ascii=False, indent=1)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+    return delimited(step_fields(event, limits))
 
 
 def user_prompt(

@@ -3,9 +3,9 @@
 The SDK's own retries are off (``max_retries=0``): this loop sees every attempt, so the
 per-event time budget, the concurrency limit and the metrics all count each one. What is
 permanent is raised at once: refused credentials (``AuthFailure``, never retried) and a
-request the API rejects (``GenerationFailed("llm_bad_request")``). Everything else that
+request the API rejects (``GenerationFailed``, reason ``llm_bad_request``). Everything else that
 fails (429, 529, 5xx, timeouts, connection errors) is retried until the event's time
-budget runs out, then ``GenerationFailed("llm_unavailable")``.
+budget runs out, then ``GenerationFailed`` with reason ``llm_unavailable``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def _count(usage: dict[str, object], kind: str) -> int:
 class _Budget:
     """One event's time budget: starts at its first failure; excused time does not count."""
 
-    def __init__(self, budget_s: float) -> None:
+    def __init__(self, *, budget_s: float) -> None:
+        """:param budget_s: how long the event may keep failing; 0: for as long as it takes"""
         self._budget_s = budget_s
         self._started: float | None = None
         self._excused = 0.0
@@ -112,8 +113,8 @@ class Transport:
 
     def __init__(
         self,
-        client: anthropic.AsyncAnthropic,
         *,
+        client: anthropic.AsyncAnthropic,
         model: str,
         max_tokens: int,
         system: str,
@@ -128,8 +129,23 @@ class Transport:
         rng: random.Random | None = None,
         on_usage: Callable[[Tokens, float], None] | None = None,
     ) -> None:
-        """``on_usage``: told each answer's tokens and cost, besides the LLM totals (the
-        judge counts its own share with it)."""
+        """
+        :param client: the SDK's client, its own retries off
+        :param model: the model asked
+        :param max_tokens: the longest answer
+        :param system: the system prompt, the same for every call (so it is cached)
+        :param output_schema: the JSON schema the answer follows (structured output)
+        :param request_timeout_s: one attempt's timeout
+        :param time_budget_s: how long one event may keep failing before it is given up
+        :param backoff: the delays between attempts
+        :param limiter: the concurrency limit (AIMD), shared by whoever shares the transport
+        :param spend: the spend meter and its cap, likewise shared
+        :param prices: what the answers' tokens cost, for the spend
+        :param sleep: how a delay is waited out (tests pass their own)
+        :param rng: the jitter's randomness (tests seed it)
+        :param on_usage: told each answer's tokens and cost, besides the LLM totals (the
+            judge counts its own share with it)
+        """
         self._client = client
         self._on_usage = on_usage
         self._model = model
@@ -156,7 +172,7 @@ class Transport:
 
     async def send(self, messages: Sequence[MessageParam], priority: float | None = None) -> Reply:
         """A 200 answer; ``priority`` orders the wait for a slot (see AimdLimiter.acquire)."""
-        budget = _Budget(self._budget_s)
+        budget = _Budget(budget_s=self._budget_s)
         attempt = 0
         last = "no attempt finished"
         while True:
@@ -164,8 +180,8 @@ class Transport:
             remaining = budget.remaining()
             if remaining <= 0:
                 raise GenerationFailed(
-                    "llm_unavailable",
-                    f"the LLM did not answer within the {self._budget_s:g}s budget; last: {last}",
+                    reason="llm_unavailable",
+                    message=f"the LLM did not answer within the {self._budget_s:g}s budget; last: {last}",
                 )
             try:
                 epoch = await asyncio.wait_for(
@@ -246,7 +262,7 @@ class Transport:
         if status >= 500 or status in (408, 409):
             return "server_error"
         m.LLM_REQUESTS.labels("bad_request").inc()
-        raise GenerationFailed("llm_bad_request", f"{status}: {detail}") from exc
+        raise GenerationFailed(reason="llm_bad_request", message=f"{status}: {detail}") from exc
 
     def _failed(self, outcome: str, exc: Exception) -> None:
         m.LLM_REQUESTS.labels(outcome).inc()

@@ -62,9 +62,9 @@ class RulesGenerator:
 
     def __init__(
         self,
+        *,
         scale: Scale,
         min_contrast: float,
-        *,
         levels: Callable[[MistakeType], int] | None = None,
     ) -> None:
         self._scale = scale
@@ -100,8 +100,8 @@ class RulesGenerator:
             if wrong is not None:
                 return wrong
         raise GenerationFailed(
-            "no_contrast_possible",
-            f"no mistake type yields a wrong Φ at least {self._c:g} from "
+            reason="no_contrast_possible",
+            message=f"no mistake type yields a wrong Φ at least {self._c:g} from "
             f"{event.score.phi_after:g} on [{self._scale.low:g}, {self._scale.high:g}]",
         )
 

@@ -21,7 +21,6 @@ from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic import sdk_client
 from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
-from consumer.generate.anthropic_prompt import TextLimits
 from consumer.generate.anthropic_transport import Reply, Transport
 from consumer.judge.prompt import (
     ANSWER_SCHEMA,
@@ -33,6 +32,7 @@ from consumer.judge.prompt import (
 from consumer.judge.verdict import ORDERINGS, Answer, Verdict, combine, unjudged
 from consumer.observe import metrics as m
 from consumer.settings import Settings
+from consumer.settings_llm import TextLimits, text_limits
 from consumer.stages.qualify import Scale
 
 __all__ = ["DEFAULT_JUDGE_MODEL", "JUDGE_PRICES", "AnthropicJudge"]
@@ -73,14 +73,21 @@ class AnthropicJudge:
     :param limiter: the AIMD limiter to share (the generator's); a new one otherwise.
     :param spend: the spend meter to share (the generator's, so one cap covers both).
     :param prices: the judge model's prices per million tokens.
+    :param max_tokens: the longest verdict.
+    :param limits: what is sent of each text field.
+    :param request_timeout_s: one attempt's timeout.
     :param time_budget_s: how long an ordering may wait out failures before the pair is
         published unjudged.
+    :param backoff: the delays between attempts.
+    :param max_concurrency: the limit of a limiter of its own (when none is shared).
     """
 
+    # The generator's knobs (generate/anthropic.py), with the judge's defaults: a verdict is
+    # shorter and cheaper than a wrong evaluation, and its limiter and spend may be shared.
     def __init__(
         self,
-        scale: Scale,
         *,
+        scale: Scale,
         model: str = DEFAULT_JUDGE_MODEL,
         client: anthropic.AsyncAnthropic | None = None,
         limiter: AimdLimiter | None = None,
@@ -99,7 +106,7 @@ class AnthropicJudge:
         if client is None:
             client = self._owned = sdk_client(request_timeout_s)
         self._transport = Transport(
-            client.with_options(max_retries=0),
+            client=client.with_options(max_retries=0),
             model=model,
             max_tokens=max_tokens,
             system=system_prompt(scale),
@@ -107,8 +114,8 @@ class AnthropicJudge:
             request_timeout_s=request_timeout_s,
             time_budget_s=time_budget_s,
             backoff=backoff,
-            limiter=limiter or AimdLimiter(max_concurrency, 1),
-            spend=spend or SpendMeter(0.0, 3600.0, time.monotonic),
+            limiter=limiter or AimdLimiter(max_limit=max_concurrency, min_limit=1),
+            spend=spend or SpendMeter(cap_usd=0.0, window_s=3600.0, clock=time.monotonic),
             prices=prices,
             on_usage=_count,
         )
@@ -125,25 +132,22 @@ class AnthropicJudge:
         """The judge the settings describe; ``shared``: the generator's transport, whose
         limiter and spend meter it shares."""
         return cls(
-            Scale(s.phi_min, s.phi_max),
+            scale=Scale(s.phi_min, s.phi_max),
             model=s.judge_model,
             client=client,
             limiter=shared.limiter if shared is not None else None,
             spend=shared.spend
             if shared is not None
-            else SpendMeter(s.llm_spend_cap_usd_per_hour, 3600.0, time.monotonic),
+            else SpendMeter(
+                cap_usd=s.llm_spend_cap_usd_per_hour, window_s=3600.0, clock=time.monotonic
+            ),
             prices=Prices(
                 input=s.judge_price_input_per_mtok,
                 output=s.judge_price_output_per_mtok,
                 cache_read=s.judge_price_input_per_mtok / 10,
                 cache_write=s.judge_price_input_per_mtok * 1.25,
             ),
-            limits=TextLimits(
-                state=s.llm_max_state_chars,
-                reasoning=s.llm_max_reasoning_chars,
-                purpose=s.llm_max_purpose_chars,
-                action=s.llm_max_purpose_chars,
-            ),
+            limits=text_limits(s),
             request_timeout_s=s.llm_request_timeout_s,
             time_budget_s=s.judge_time_budget_s,
             max_concurrency=s.llm_max_concurrency,

@@ -9,14 +9,15 @@ which one is right for the purpose as stated.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from consumer.events import ScoreEvent, WrongEvaluation
-from consumer.generate.anthropic_prompt import TextLimits, clip
+from consumer.generate.anthropic_answer import validated
+from consumer.generate.anthropic_prompt import clip, delimited, situation_fields
 from consumer.judge.verdict import ORDERINGS, Answer
+from consumer.settings_llm import TextLimits
 from consumer.stages.qualify import Scale
 
 __all__ = ["ANSWER_SCHEMA", "UnreadableVerdict", "parse_answer", "system_prompt", "user_prompt"]
@@ -68,22 +69,13 @@ def pair_fields(
     right = _evaluation(s.phi_after, s.reasoning, limits)
     other = _evaluation(wrong.phi_after, wrong.reasoning, limits)
     a, b = (right, other) if ORDERINGS[ordering] == "A" else (other, right)
-    return {
-        "purpose": clip(event.purpose, limits.purpose),
-        "state_before": clip(s.state_before, limits.state),
-        "action_name": clip(s.action_name, limits.action),
-        "state_after": clip(s.state_after, limits.state),
-        "phi_before": s.phi_before,
-        "A": a,
-        "B": b,
-    }
+    return {**situation_fields(event, limits), "A": a, "B": b}
 
 
 def user_prompt(
     event: ScoreEvent, wrong: WrongEvaluation, ordering: int, limits: TextLimits
 ) -> str:
-    text = json.dumps(pair_fields(event, wrong, ordering, limits), ensure_ascii=False, indent=1)
-    data = text.replace("<", "\\u003c").replace(">", "\\u003e")
+    data = delimited(pair_fields(event, wrong, ordering, limits))
     return f"Which evaluation is right, A or B?\n\n<pair>\n{data}\n</pair>"
 
 
@@ -100,15 +92,7 @@ class UnreadableVerdict(ValueError):
 
 def parse_answer(text: str) -> Answer:
     """The answer as a typed value; nothing is filled in."""
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.strip("`").removeprefix("json").strip()
-    if not body:
-        raise UnreadableVerdict("the answer was empty")
-    try:
-        answer = _Answer.model_validate_json(body)
-    except ValidationError as exc:
-        raise UnreadableVerdict(str(exc.errors()[0]["msg"])) from exc
+    answer = validated(text, _Answer, UnreadableVerdict)
     better = answer.better.strip().upper()
     if better not in ORDERINGS:
         raise UnreadableVerdict(f"better is {answer.better!r}, not A or B")

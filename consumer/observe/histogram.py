@@ -31,11 +31,18 @@ class BatchHistogram:
 
     def __init__(
         self,
+        *,
         name: str,
         documentation: str,
         buckets: Iterable[float],
         registry: CollectorRegistry = REGISTRY,
     ) -> None:
+        """
+        :param name: the metric's name (``_bucket``, ``_count`` and ``_sum`` follow it)
+        :param documentation: its HELP text
+        :param buckets: the upper bounds (+Inf is added)
+        :param registry: where it is registered for scrapes
+        """
         self._name = name
         self._doc = documentation
         self._bounds = tuple(sorted(float(b) for b in buckets))

@@ -32,7 +32,9 @@ class JsonFormatter(logging.Formatter):
 class Redact(logging.Filter):
     """Replaces any known secret value in a record's final text (defence in depth)."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, *, secrets: Iterable[str]) -> None:
+        """:param secrets: the values to hide; shorter than 4 characters are left (they would
+        hide ordinary text)"""
         super().__init__()
         self._secrets = [s for s in secrets if s and len(s) >= 4]
 
@@ -57,7 +59,7 @@ def setup(fmt: str, level: str, secrets: Iterable[str] = (), stream: TextIO | No
         if use_json
         else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
-    handler.addFilter(Redact(secrets))
+    handler.addFilter(Redact(secrets=secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

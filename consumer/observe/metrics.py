@@ -2,14 +2,15 @@
 
 Names are prefixed ``selftaught_``, in base units, and their labels are bounded sets (no ids
 or free text). What /healthz and /readyz report, and the HTTP server, are in
-``consumer.observe.health``; the batch histogram in ``consumer.observe.histogram``. Both are
-importable from here too.
+``consumer.observe.health``; the batch histogram in ``consumer.observe.histogram``. Both are importable from
+here too.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
+from consumer.events import MistakeType
 from consumer.observe.health import READY, Health, serve
 from consumer.observe.histogram import BatchHistogram
 from consumer.redact import KINDS
@@ -83,8 +84,8 @@ DEAD_LETTERS = Counter(
     "selftaught_dead_letters", "Dead letters committed, by stage and reason.", ["stage", "reason"]
 )
 LATENCY = BatchHistogram(
-    "selftaught_end_to_end_latency_seconds",
-    "From the input record's timestamp to the commit of its outcome.",
+    name="selftaught_end_to_end_latency_seconds",
+    documentation="From the input record's timestamp to the commit of its outcome.",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
 COMMIT_SECONDS = Histogram(
@@ -255,17 +256,7 @@ _KNOWN_LABELS: list[tuple[Counter, tuple[str, ...]]] = [
     ),
     (LLM_TOKENS, ("input", "output", "cache_read", "cache_write")),
     (JUDGE_TOKENS, ("input", "output", "cache_read", "cache_write")),
-    (
-        LLM_MISTAKE_TYPES,
-        (
-            "intention_credit",
-            "sycophancy",
-            "ignored_evidence",
-            "scale_inconsistency",
-            "purpose_drift",
-            "other",
-        ),
-    ),
+    (LLM_MISTAKE_TYPES, tuple(m.value for m in MistakeType)),
 ]
 for _metric, _values in _KNOWN_LABELS:
     for _value in _values:

@@ -229,7 +229,7 @@ def _client(
         # The Python client's own properties (delivery.report.only.error wants a bool; a
         # SELFTAUGHT_KAFKA_* value is always a string).
         why = str(exc)
-    raise ConfigError([f"SELFTAUGHT_KAFKA_*: the Kafka {role} refused its settings: {why}"])
+    raise ConfigError(lines=[f"SELFTAUGHT_KAFKA_*: the Kafka {role} refused its settings: {why}"])
 
 
 def _log_client_error(err: KafkaError) -> None:

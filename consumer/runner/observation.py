@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from consumer.events import SourceRef
 from consumer.observe import metrics as m
 from consumer.observe.health import Health
-from consumer.pipeline import DeadLetter, Disputed, Produced, Skipped
+from consumer.outcomes import DeadLetter, Disputed, Produced, Skipped
 from consumer.runner.pausing import Pausing
 from consumer.runner.threads import off_loop
 from consumer.runner.window import TP, Batch, Entry, Window

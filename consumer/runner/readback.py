@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
@@ -85,9 +84,9 @@ class TopicEnds:
         self._partitions: list[int] = []
 
     def __enter__(self) -> TopicEnds:
-        conf: dict[str, Any] = self._settings.reader_config("selftaught-demo-reader")
-        self._committed = Consumer(conf)
-        self._uncommitted = Consumer({**conf, "isolation.level": "read_uncommitted"})
+        group = "selftaught-demo-reader"
+        self._committed = Consumer(self._settings.reader_config(group))
+        self._uncommitted = Consumer(self._settings.reader_config(group, uncommitted=True))
         self._partitions = _partitions(self._committed, self._topic, self._timeout_s)
         return self
 

@@ -4,26 +4,26 @@ librdkafka calls these from inside ``consume()`` (cooperative-sticky: only the p
 that move). A revoke, unless the assignment was lost, commits the revoked partitions'
 finished prefix first, after the commit under way; the next owner starts from there and
 redoes only the rest. A lost assignment commits nothing: another instance may own it
-already, and a late commit from here would be fenced by the broker anyway. A rewind (after
-repeated aborts) drops every queue and reads again from the committed offsets.
+already, and a late commit from here would be fenced by the broker anyway.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from consumer.errors import Fatal
 from consumer.observe import metrics as m
 from consumer.observe.health import Health
+from consumer.runner.calls import Abort, Stuck
+from consumer.runner.commit import Commits
+from consumer.runner.metadata import OffsetMetadata
 from consumer.runner.observation import Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.status import Status
-from consumer.runner.transaction import Abort, Stuck, Transaction
-from consumer.runner.window import TP, Batch, Window
-from consumer.selection.seam import SelectionSeam
+from consumer.runner.transaction import Transaction
+from consumer.runner.window import TP, Window
 
 __all__ = ["Rebalance"]
 
@@ -40,40 +40,32 @@ class Rebalance:
         window: Window,
         pausing: Pausing,
         transaction: Transaction,
+        commits: Commits,
         observer: Observer,
+        metadata: OffsetMetadata,
         health: Health,
         status: Status,
-        on_committed: Callable[[Batch], None],
-        selection: SelectionSeam | None = None,
-        reset_to_latest: bool = False,
-        on_assigned_notes: Callable[[list[str | None]], None] | None = None,
     ) -> None:
         """
         :param consumer: the consumer whose assignment this follows
         :param window: gets a queue per assigned partition, loses it on revoke or loss
         :param pausing: new partitions are paused while it holds
         :param transaction: commits what is finished on revoke
+        :param commits: records what a revoke committed, as after any commit
         :param observer: drops a partition's lag series when it leaves
+        :param metadata: the state kept with the offsets follows the partitions
         :param health: the group is joined at the first assignment
         :param status: nothing is committed once fatal
-        :param on_committed: what the loop does after any commit (pop, count, report)
-        :param selection: the pair budget follows the partitions: their shares and spending
-        :param reset_to_latest: where a rewind goes for a partition with no committed offset
-            (``auto.offset.reset=latest``; else the beginning)
-        :param on_assigned_notes: given the offset metadata committed for partitions as they
-            are assigned, so that state kept there follows its partitions
         """
         self._consumer = consumer
         self._window = window
         self._pausing = pausing
         self._txn = transaction
+        self._commits = commits
         self._observer = observer
+        self._metadata = metadata
         self._health = health
         self._status = status
-        self._on_committed = on_committed
-        self._on_assigned_notes = on_assigned_notes
-        self._selection = selection
-        self._reset = OFFSET_END if reset_to_latest else OFFSET_BEGINNING
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         m.REBALANCES.labels("assigned").inc()
@@ -81,19 +73,12 @@ class Rebalance:
         tps = [(tp.topic, tp.partition) for tp in partitions]
         self._window.open(tps)
         m.ASSIGNED.set(len(self._window.queues))
-        if self._selection is not None:
-            self._selection.assigned(consumer, partitions)
         if partitions:
             log.info("assigned %s", _names(partitions))
-            if self._on_assigned_notes is not None:
-                try:
-                    noted = consumer.committed(partitions, 10)
-                    self._on_assigned_notes([c.metadata for c in noted])
-                except KafkaException as exc:
-                    log.warning("committed offsets' notes not read at assignment: %s", exc)
-            if log.isEnabledFor(logging.DEBUG):
-                got = consumer.committed(partitions, 10)
-                log.debug("committed at assignment: %s", [(c.partition, c.offset) for c in got])
+        self._metadata.assigned(consumer, partitions)
+        if partitions and log.isEnabledFor(logging.DEBUG):
+            got = consumer.committed(partitions, 10)
+            log.debug("committed at assignment: %s", [(c.partition, c.offset) for c in got])
         self._pausing.assigned(tps)
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -102,8 +87,7 @@ class Rebalance:
         if not self._status.fatal and self._health.producer_ready:
             self._commit_revoked(revoked)
         self.drop(list(revoked))
-        if self._selection is not None:
-            self._selection.revoked(list(revoked))
+        self._metadata.revoked(list(revoked))
         if partitions:
             log.info("revoked %s", _names(partitions))
 
@@ -112,9 +96,9 @@ class Rebalance:
         # may be committed; a late commit would be fenced by the broker anyway.
         m.REBALANCES.labels("lost").inc()
         log.warning("assignment lost: %s", _names(partitions))
-        self.drop([(tp.topic, tp.partition) for tp in partitions])
-        if self._selection is not None:
-            self._selection.revoked([(tp.topic, tp.partition) for tp in partitions])
+        lost = [(tp.topic, tp.partition) for tp in partitions]
+        self.drop(lost)
+        self._metadata.revoked(lost)
 
     def _commit_revoked(self, revoked: set[TP]) -> None:
         """Commit what is done for the partitions leaving us, blocking (inside consume()).
@@ -126,7 +110,7 @@ class Rebalance:
         try:
             batch = self._txn.settle_now()
             if batch is not None:
-                self._on_committed(batch)
+                self._commits.recorded(batch)
         except Stuck as exc:
             self._replace(str(exc))
             return
@@ -138,7 +122,7 @@ class Rebalance:
             return
         try:
             self._txn.transact(batch, self._consumer.consumer_group_metadata())
-            self._on_committed(batch)
+            self._commits.recorded(batch)
         except Stuck as exc:
             self._replace(str(exc))
         except Abort as exc:
@@ -159,33 +143,6 @@ class Rebalance:
         dropped = self._window.drop(tps)
         self._pausing.forget(tps)
         self._observer.dropped(dropped)
-
-    def rewind(self) -> None:
-        """Drop every queue and seek each assigned partition back to its committed offset."""
-        tps = list(self._window.queues)
-        # The partitions stay assigned, so librdkafka keeps their pauses: pausing keeps its
-        # record of them too (``drop`` would forget it), and resumes them as the emptied
-        # queues allow. Forgotten, a partition paused by backpressure stays paused for good.
-        self._observer.dropped(self._window.drop(tps))
-        if self._selection is not None:
-            self._selection.rewound(tps)  # what was spent past the committed offsets
-        self._window.open(tps)
-        if not tps:
-            return
-        committed = self._consumer.committed([TopicPartition(t, p) for t, p in tps], 30)
-        for c in committed:
-            target = TopicPartition(
-                c.topic, c.partition, c.offset if c.offset >= 0 else self._reset
-            )
-            try:
-                self._consumer.seek(target)
-            except KafkaException as exc:
-                # A partition not fetching yet cannot seek; re-assigning it at the committed
-                # offset has the same effect.
-                log.warning("seek %s[%d]: %s; re-assigning", c.topic, c.partition, exc)
-                self._consumer.incremental_unassign([TopicPartition(c.topic, c.partition)])
-                self._consumer.incremental_assign([target])
-        log.warning("rewound %d partitions to their committed offsets", len(tps))
 
 
 def _names(partitions: list[TopicPartition]) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from consumer.events import SourceRef
-from consumer.pipeline import Outcome
+from consumer.outcomes import Outcome
 
 __all__ = ["TP", "Batch", "Entry", "Window"]
 

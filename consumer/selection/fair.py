@@ -22,7 +22,7 @@ _INF: Final = float("inf")
 def water_level(demands: Iterable[float], allowance: float) -> float:
     """The max-min fair level: each key gets ``min(demand, level)`` and the shares add up
     to ``allowance`` (infinite when every demand fits)."""
-    return FairLevel(demands).level(allowance)
+    return FairLevel(demands=demands).level(allowance)
 
 
 class FairLevel:
@@ -30,7 +30,8 @@ class FairLevel:
 
     __slots__ = ("_prefix", "_sorted")
 
-    def __init__(self, demands: Iterable[float]) -> None:
+    def __init__(self, *, demands: Iterable[float]) -> None:
+        """:param demands: each key's demand"""
         self._sorted = sorted(demands)
         self._prefix = [0.0]
         for d in self._sorted:
@@ -140,6 +141,6 @@ class HourShares:
             demands: dict[str, float] = dict(self._demand)
             for k, before in self._prior.items():
                 demands[k] = max(demands.get(k, 0), before * share)
-            self._level = FairLevel(demands.values())
+            self._level = FairLevel(demands=demands.values())
             self._since = 0
         return self._level

@@ -56,7 +56,11 @@ def decode(metadata: str | None) -> dict[int, int]:
 class _Partition:
     __slots__ = ("budget", "committed", "pending", "spent")
 
-    def __init__(self, budget: int, committed: dict[int, int]) -> None:
+    def __init__(self, *, budget: int, committed: dict[int, int]) -> None:
+        """
+        :param budget: the partition's pairs per hour
+        :param committed: per hour, the pairs spent as committed with its offset
+        """
         self.budget = budget
         self.committed = committed  # per hour, as committed with the offset
         self.spent = dict(committed)  # per hour, committed or not
@@ -77,7 +81,9 @@ class Ledger:
         """Take a partition, with the spending its committed offset carries."""
         spent = decode(metadata)
         self._newest = max(self._newest, *spent, 0)
-        self._parts[tp] = _Partition(partition_budget(self._budget, tp[1], partitions), spent)
+        self._parts[tp] = _Partition(
+            budget=partition_budget(self._budget, tp[1], partitions), committed=spent
+        )
         self._reshare()
 
     def resize(self, partitions: int) -> None:

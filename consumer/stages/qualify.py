@@ -63,14 +63,14 @@ def qualify(event: TraceEvent, criteria: Criteria) -> ScoreEvent | Skip:
         return Skip.NOT_SCORE
     for name, phi in (("phi_before", score.phi_before), ("phi_after", score.phi_after)):
         if not math.isfinite(phi):
-            raise InvalidEvent("phi_not_finite", f"{name} is {phi}")
+            raise InvalidEvent(reason="phi_not_finite", message=f"{name} is {phi}")
         if not criteria.scale.contains(phi):
             raise InvalidEvent(
-                "phi_off_scale",
-                f"{name} {phi} is outside [{criteria.scale.low}, {criteria.scale.high}]",
+                reason="phi_off_scale",
+                message=f"{name} {phi} is outside [{criteria.scale.low}, {criteria.scale.high}]",
             )
     if not event.event_id:
-        raise InvalidEvent("missing_id", "event_id is empty")
+        raise InvalidEvent(reason="missing_id", message="event_id is empty")
     texts = {
         "purpose": event.purpose,
         "state_before": score.state_before,
@@ -81,11 +81,13 @@ def qualify(event: TraceEvent, criteria: Criteria) -> ScoreEvent | Skip:
     for name, text in texts.items():
         if len(text) > criteria.max_text_chars:
             raise InvalidEvent(
-                "field_too_large",
-                f"{name} has {len(text)} characters, over the limit of {criteria.max_text_chars}",
+                reason="field_too_large",
+                message=f"{name} has {len(text)} characters, over the limit of {criteria.max_text_chars}",
             )
     if not score.reasoning.strip():
-        raise InvalidEvent("missing_reasoning", "the correct evaluation has no reasoning")
+        raise InvalidEvent(
+            reason="missing_reasoning", message="the correct evaluation has no reasoning"
+        )
     if abs(score.phi_after - score.phi_before) + _EPSILON < criteria.min_delta:
         return Skip.BELOW_DELTA
     if not in_sample(event.event_id, criteria.sample_rate):

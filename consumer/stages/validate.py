@@ -66,5 +66,5 @@ def ensure_contrast(
     """The proposal unchanged if valid; ``GenerationFailed`` otherwise."""
     problem = contrast_problem(event, wrong, scale, min_contrast)
     if problem is not None:
-        raise GenerationFailed("invalid_contrast", problem)
+        raise GenerationFailed(reason="invalid_contrast", message=problem)
     return wrong

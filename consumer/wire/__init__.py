@@ -1,7 +1,7 @@
 """The wire: what travels on Kafka, as bytes or text, to and from plain values.
 
 ``codec`` frames records in the Confluent wire format and asks the schema registry for writer
-schemas (the only network call here); ``avro`` writes cards and reads events from a per-field
+schemas (the only network call here), ``registry`` makes its client from the settings; ``avro`` writes cards and reads events from a per-field
 plan of their schemas; ``schemas`` loads the contract's ``.avsc`` files; ``offset_notes`` is
 the text format of a committed offset's metadata, where the selection and the judge keep
 their sections. The layer imports only the vocabulary beneath every layer (``consumer.errors``,

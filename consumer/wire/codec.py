@@ -49,7 +49,12 @@ class SchemaSource(Protocol):
 class RegistryClient:
     """A Confluent-compatible registry, through confluent-kafka's client (which caches)."""
 
-    def __init__(self, url: str, user: str | None = None, password: str | None = None) -> None:
+    def __init__(self, *, url: str, user: str | None = None, password: str | None = None) -> None:
+        """
+        :param url: the registry's Confluent-compatible API (Apicurio's ``/apis/ccompat/v7``)
+        :param user: for basic auth; None: no auth
+        :param password: basic auth's password
+        """
         conf: dict[str, Any] = {"url": url}
         if user is not None:
             conf["basic.auth.user.info"] = f"{user}:{password or ''}"
@@ -61,14 +66,16 @@ class RegistryClient:
         except SchemaRegistryError as exc:
             if exc.http_status_code == 404:
                 raise DecodeError(
-                    "unknown_schema_id", f"the registry does not know schema id {schema_id}"
+                    reason="unknown_schema_id",
+                    message=f"the registry does not know schema id {schema_id}",
                 ) from exc
             raise _unavailable(exc) from exc
         except Exception as exc:
             raise _unavailable(exc) from exc
         if schema.schema_type not in (None, "AVRO"):
             raise DecodeError(
-                "not_avro", f"schema id {schema_id} is {schema.schema_type}, not AVRO"
+                reason="not_avro",
+                message=f"schema id {schema_id} is {schema.schema_type}, not AVRO",
             )
         return str(schema.schema_str)
 
@@ -130,14 +137,16 @@ def _parse(schema_json: Any) -> Any:
 def read_header(raw: bytes | None) -> int:
     """The schema id from the 5-byte Confluent header; ``DecodeError`` if there is none."""
     if raw is None:
-        raise DecodeError("null_value", "the record has no value")
+        raise DecodeError(reason="null_value", message="the record has no value")
     if len(raw) < _HEADER.size:
-        raise DecodeError("too_short", f"{len(raw)} bytes, shorter than the 5-byte header")
+        raise DecodeError(
+            reason="too_short", message=f"{len(raw)} bytes, shorter than the 5-byte header"
+        )
     magic, schema_id = _HEADER.unpack_from(raw)
     if magic != MAGIC:
-        raise DecodeError("bad_magic_byte", f"magic byte {magic}, expected {MAGIC}")
+        raise DecodeError(reason="bad_magic_byte", message=f"magic byte {magic}, expected {MAGIC}")
     if schema_id < 0:
-        raise DecodeError("unknown_schema_id", f"negative schema id {schema_id}")
+        raise DecodeError(reason="unknown_schema_id", message=f"negative schema id {schema_id}")
     return int(schema_id)
 
 
@@ -190,7 +199,8 @@ def read_trace_event(raw: bytes, pos: int) -> tuple[TraceEvent, int]:
 class EventDecoder:
     """Decodes TraceEvents written with any registered writer schema into our reader schema."""
 
-    def __init__(self, source: SchemaSource) -> None:
+    def __init__(self, *, source: SchemaSource) -> None:
+        """:param source: where writer schemas are fetched by id (the registry)"""
         self._source = source
         self._reader_json = without_logical_types(schemas.parsed_json(schemas.TRACE_EVENT))
         self._reader = _parse(self._reader_json)
@@ -215,7 +225,9 @@ class EventDecoder:
             writer_json = without_logical_types(_json_loads(text))
             writer = _parse(writer_json)
         except (ValueError, TypeError, fastavro.schema.SchemaParseException) as exc:
-            raise DecodeError("bad_writer_schema", f"schema id {schema_id}: {exc}") from exc
+            raise DecodeError(
+                reason="bad_writer_schema", message=f"schema id {schema_id}: {exc}"
+            ) from exc
         same = fastavro.schema.to_parsing_canonical_form(
             writer
         ) == fastavro.schema.to_parsing_canonical_form(self._reader)
@@ -233,11 +245,15 @@ class EventDecoder:
                 record = fastavro.schemaless_reader(buf, writer, self._reader)
                 event, end = _to_event(cast(dict[str, Any], record)), buf.tell()
         except _AVRO_ERRORS as exc:
-            raise DecodeError("bad_avro", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            raise DecodeError(
+                reason="bad_avro", message=f"{type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
         except fastavro.read.SchemaResolutionError as exc:
-            raise DecodeError("schema_mismatch", str(exc)[:300]) from exc
+            raise DecodeError(reason="schema_mismatch", message=str(exc)[:300]) from exc
         if end != len(raw):
-            raise DecodeError("bad_avro", f"{len(raw) - end} trailing bytes after the Avro record")
+            raise DecodeError(
+                reason="bad_avro", message=f"{len(raw) - end} trailing bytes after the Avro record"
+            )
         return event
 
 
@@ -273,7 +289,9 @@ def _to_event(r: dict[str, Any]) -> TraceEvent:
 class CardEncoder:
     """Encodes cards against the output schema registered under its id."""
 
-    def __init__(self, schema_id: int) -> None:
+    def __init__(self, *, schema_id: int) -> None:
+        """:param schema_id: the output schema's id in the registry, written in every card's
+        header"""
         self._header = _HEADER.pack(MAGIC, schema_id)
         schema = _parse(schemas.parsed_json(schemas.MEMORY_CARD))
         _check_layout("MemoryCard", avro.layout(schema, MemoryCard._fields), MEMORY_CARD_LAYOUT)

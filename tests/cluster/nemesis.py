@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from testkit.anthropic_server import FakeAnthropic
 from tests.cluster.conftest import BROKERS, Cluster
-from tests.fakes.anthropic_server import FakeAnthropic
 from tests.integration.harness import Service
 
 FAULTS = (

@@ -18,17 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from testkit.produce import BackgroundProducer, Sent
 from tests.cluster.conftest import Cluster
 from tests.cluster.watch import Watch
 from tests.faults.report import figures
-from tests.integration.harness import (
-    BackgroundProducer,
-    Sent,
-    Service,
-    Topics,
-    check_exactly_once,
-    read_output,
-)
+from tests.integration.harness import Service, Topics, check_exactly_once, read_output
 
 pytestmark = [pytest.mark.faults, pytest.mark.partitions(6)]
 
@@ -58,18 +52,23 @@ def working(
     try:
         yield services, watch, producing
     finally:
-        try:
-            watch.stop()
-        finally:
-            for s in services:  # never left running, whatever failed
-                if s.proc is not None and s.proc.poll() is None:
-                    s.stop()
+        stop(watch, services)
+
+
+def stop(watch: Watch, services: list[Service]) -> None:
+    """The watch, then every instance still running: none is left running, whatever failed."""
+    try:
+        watch.stop()
+    finally:
+        for s in services:
+            if s.proc is not None and s.proc.poll() is None:
+                s.stop()
 
 
 def finish(cluster: Cluster, t: Topics, services: list[Service], timeout: float = 300) -> float:
     """Wait until the input is committed to its end; restart a dead instance (as Kubernetes
     would) so the checker still runs, and let the scenario judge the exit."""
-    from tests.integration.harness import wait_until_committed
+    from testkit.offsets import wait_until_committed
 
     started = time.monotonic()
     while True:

@@ -17,19 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from testkit.anthropic_server import FakeAnthropic
+from testkit.produce import BackgroundProducer
 from tests.cluster.conftest import Cluster
 from tests.cluster.nemesis import Nemesis, schedule
-from tests.cluster.test_cluster import finish
+from tests.cluster.test_cluster import finish, stop
 from tests.cluster.watch import Watch
-from tests.fakes.anthropic_server import FakeAnthropic
 from tests.faults.report import figures
-from tests.integration.harness import (
-    BackgroundProducer,
-    Service,
-    Topics,
-    check_exactly_once,
-    read_output,
-)
+from tests.integration.harness import Service, Topics, check_exactly_once, read_output
 
 pytestmark = [pytest.mark.faults, pytest.mark.partitions(6)]
 
@@ -84,12 +79,7 @@ def test_seeded_faults_leave_every_event_written_once(
         print(f"[nemesis] FAILED, repeat with {repeat}; steps:\n  " + "\n  ".join(nemesis.log))
         raise
     finally:
-        try:
-            watch.stop()
-        finally:
-            for s in services:  # never left running, whatever failed
-                if s.proc is not None and s.proc.poll() is None:
-                    s.stop()
+        stop(watch, services)
     out = read_output(cluster.stack, topics)
     figures(f"nemesis seed {seed}, {len(steps)} faults", sent, out, took, watch.line())
     try:

@@ -7,7 +7,8 @@ import time
 
 from confluent_kafka import KafkaException
 
-from tests.integration.harness import Service, Stack, Topics, committed, input_ends
+from testkit.offsets import committed, input_ends
+from tests.integration.harness import Service, Stack, Topics
 
 
 class Watch(threading.Thread):

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from consumer import settings as service_settings
+from consumer.kafka_properties import OWNED_KAFKA_KEYS
 from tests.deploy import (
     ALL_ON_VALUES,
     NAMESPACE,
@@ -219,7 +220,7 @@ def test_instance_id_is_the_pod_name_unless_one_pod() -> None:
     assert "fence each other" in render_fails("instanceId=x", "workload.kind=Deployment")
 
 
-@pytest.mark.parametrize("key", sorted(service_settings._OWNED_KAFKA_KEYS))
+@pytest.mark.parametrize("key", sorted(OWNED_KAFKA_KEYS))
 def test_pass_through_cannot_override_owned_kafka_settings(key: str) -> None:
     assert "owned by the service" in render_fails(
         f"kafka.config.{key.replace('.', chr(92) + '.')}=x"

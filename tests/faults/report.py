@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from tests.integration.harness import Output, Sent
+from testkit.produce import Sent
+from tests.integration.harness import Output
 
 
 @dataclass

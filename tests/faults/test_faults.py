@@ -16,21 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.report import figures
-from tests.integration.harness import (
-    ROOT,
+from testkit.offsets import wait_until_committed
+from testkit.produce import (
     BackgroundProducer,
     EventProducer,
-    Service,
-    Stack,
-    Topics,
-    check_exactly_once,
     event,
     evolved_schema_text,
     produce_mixed,
-    read_output,
-    wait_until_committed,
 )
+from tests.faults.report import figures
+from tests.integration.harness import ROOT, Service, Stack, Topics, check_exactly_once, read_output
 
 pytestmark = pytest.mark.faults
 

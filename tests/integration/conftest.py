@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.anthropic_server import FakeAnthropic
 from tests.integration.harness import Stack, Topics, create_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,3 +41,19 @@ def topics(stack: Stack, request: pytest.FixtureRequest) -> Topics:
     t = Topics.fresh("t", partitions)
     create_topics(stack, t)
     return t
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeAnthropic]:
+    """One fake Messages API per test module (a module that configures its own defines its
+    own ``fake``)."""
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(server: FakeAnthropic) -> Iterator[FakeAnthropic]:
+    """The module's fake, with no rule or request left from the test before."""
+    server.reset()
+    yield server
+    server.reset()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anthropic
@@ -24,30 +24,16 @@ from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate import ContrastGenerator
 from consumer.generate.anthropic import AnthropicGenerator, sdk_client
 from consumer.generate.anthropic_cost import Prices
-from consumer.generate.anthropic_limiter import Backoff
 from consumer.settings import load
 from consumer.stages.qualify import Scale
 from consumer.stages.validate import ensure_contrast
-from tests.fakes.anthropic_server import FakeAnthropic
+from testkit.anthropic_server import FakeAnthropic
+from tests.integration.llm import FAST
 from tests.unit.factories import score_event
 
 SCALE = Scale(0.0, 10.0)
 MODEL = "claude-test"
-FAST = Backoff(base_s=0.01, max_s=0.05)
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeAnthropic) -> Iterator[FakeAnthropic]:
-    server.reset()
-    yield server
-    server.reset()
 
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
@@ -67,7 +53,7 @@ def generator(fake: FakeAnthropic, **kw: Any) -> AnthropicGenerator:
     kw.setdefault("backoff", FAST)
     kw.setdefault("request_timeout_s", 5.0)
     kw.setdefault("time_budget_s", 20.0)
-    g = AnthropicGenerator(SCALE, 1.0, client=client, model=MODEL, **kw)
+    g = AnthropicGenerator(scale=SCALE, min_contrast=1.0, client=client, model=MODEL, **kw)
     _CLIENTS[g] = client
     return g
 
@@ -204,7 +190,12 @@ def test_connection_errors_are_retried() -> None:
     async def go() -> WrongEvaluation:
         client = sdk_client(5.0, base_url=url, api_key="test-key")
         g = AnthropicGenerator(
-            SCALE, 1.0, client=client, model=MODEL, backoff=FAST, time_budget_s=0.3
+            scale=SCALE,
+            min_contrast=1.0,
+            client=client,
+            model=MODEL,
+            backoff=FAST,
+            time_budget_s=0.3,
         )
         try:
             return await g.generate(score_event())
@@ -578,7 +569,7 @@ def test_from_settings_uses_the_sdks_environment(
 
 def test_the_fake_runs_as_a_process_driven_by_its_control_endpoint() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0"],
+        [sys.executable, "-m", "testkit.anthropic_server", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -597,7 +588,9 @@ def test_the_fake_runs_as_a_process_driven_by_its_control_endpoint() -> None:
 
         async def go() -> WrongEvaluation:
             client = sdk_client(5.0, base_url=base_url, api_key="test-key")
-            g = AnthropicGenerator(SCALE, 1.0, client=client, model=MODEL, backoff=FAST)
+            g = AnthropicGenerator(
+                scale=SCALE, min_contrast=1.0, client=client, model=MODEL, backoff=FAST
+            )
             try:
                 with pytest.raises(AuthFailure):
                     await g.generate(score_event())

@@ -17,15 +17,9 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from consumer.settings import load
 from consumer.stages.cards import ELISION
-from tests.integration.harness import (
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    event,
-    read_output,
-    wait_until_committed,
-)
+from testkit.offsets import wait_until_committed
+from testkit.produce import EventProducer, event
+from tests.integration.harness import Service, Stack, Topics, read_output
 
 pytestmark = pytest.mark.integration
 

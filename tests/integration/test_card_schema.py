@@ -35,7 +35,7 @@ def _pair() -> ContrastPair:
 def test_v2_registers_over_v1_with_full_compatibility_and_both_readers_read_both(
     stack: Stack,
 ) -> None:
-    registry = RegistryClient(stack.registry)
+    registry = RegistryClient(url=stack.registry)
     subject = f"cards-{uuid.uuid4().hex[:8]}-value"
     v1_id = registry.register(subject, V1, schemas.MEMORY_CARD_COMPATIBILITY)
     v2_id = registry.register(subject, V2, schemas.MEMORY_CARD_COMPATIBILITY)
@@ -44,7 +44,7 @@ def test_v2_registers_over_v1_with_full_compatibility_and_both_readers_read_both
 
     # A version 2 card, read by a version 1 reader: version 1's fields, the same values.
     correct, failure = build_cards(_pair(), CardPolicy(0.7, 16_000), 5)
-    raw_v2 = CardEncoder(v2_id).encode(failure)
+    raw_v2 = CardEncoder(schema_id=v2_id).encode(failure)
     as_v1 = decode_card(raw_v2, registry.schema_text, V1)
     v1_fields = [f["name"] for f in json.loads(V1)["fields"]]
     assert list(as_v1) == v1_fields
@@ -58,7 +58,7 @@ def test_v2_registers_over_v1_with_full_compatibility_and_both_readers_read_both
     v1_record = {
         k: v
         for k, v in decode_card(
-            CardEncoder(v2_id).encode(correct), registry.schema_text, V1
+            CardEncoder(schema_id=v2_id).encode(correct), registry.schema_text, V1
         ).items()
     }
     buf = io.BytesIO()
@@ -84,7 +84,7 @@ def test_v2_registers_over_v1_with_full_compatibility_and_both_readers_read_both
 def test_the_card_subject_refuses_a_version_that_breaks_full_compatibility(
     stack: Stack,
 ) -> None:
-    registry = RegistryClient(stack.registry)
+    registry = RegistryClient(url=stack.registry)
     subject = f"cards-{uuid.uuid4().hex[:8]}-value"
     registry.register(subject, V2, schemas.MEMORY_CARD_COMPATIBILITY)
     broken = json.loads(V2)

@@ -8,16 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import (
-    ROOT,
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    event,
-    read_output,
-    wait_until_committed,
-)
+from testkit.offsets import wait_until_committed
+from testkit.produce import EventProducer, event
+from tests.integration.harness import ROOT, Service, Stack, Topics, read_output
 
 pytestmark = pytest.mark.integration
 

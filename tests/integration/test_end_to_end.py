@@ -12,18 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import (
-    ROOT,
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    check_exactly_once,
-    event,
-    produce_mixed,
-    read_output,
-    wait_until_committed,
-)
+from testkit.offsets import wait_until_committed
+from testkit.produce import EventProducer, event, produce_mixed
+from tests.integration.harness import ROOT, Service, Stack, Topics, check_exactly_once, read_output
 
 pytestmark = pytest.mark.integration
 

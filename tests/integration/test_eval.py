@@ -25,7 +25,7 @@ from consumer.eval import command
 from consumer.events import MemoryCard, MistakeType
 from consumer.wire import schemas
 from consumer.wire.codec import CardEncoder, RegistryClient
-from tests.fakes.anthropic_server import FakeAnthropic
+from testkit.anthropic_server import FakeAnthropic
 from tests.integration.harness import Stack
 from tests.unit.eval_factories import pair_cards, tag
 
@@ -54,10 +54,10 @@ def _produce(
     stack: Stack, topic: str, cards: list[MemoryCard], *, aborted: Sequence[MemoryCard] = ()
 ) -> None:
     """The cards in one committed transaction, ``aborted`` in one that is rolled back."""
-    schema_id = RegistryClient(stack.registry).register(
+    schema_id = RegistryClient(url=stack.registry).register(
         schemas.subject(topic), schemas.text(schemas.MEMORY_CARD)
     )
-    enc = CardEncoder(schema_id)
+    enc = CardEncoder(schema_id=schema_id)
     p = Producer({"bootstrap.servers": stack.bootstrap, "transactional.id": f"t-{topic}"})
     p.init_transactions(30)
     for batch, commit in ((cards, True), (list(aborted), False)):

@@ -16,16 +16,10 @@ import pytest
 from consumer import build, settings
 from consumer.commands import app
 from consumer.observe import metrics
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.integration.harness import (
-    Service,
-    Stack,
-    Topics,
-    free_port,
-    produce_mixed,
-    read_output,
-    wait_until_committed,
-)
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import wait_until_committed
+from testkit.produce import produce_mixed
+from tests.integration.harness import Service, Stack, Topics, free_port, read_output
 
 pytestmark = pytest.mark.integration
 

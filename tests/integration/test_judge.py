@@ -9,40 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client import REGISTRY
 
 from consumer.events import MistakeType, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic import AnthropicGenerator, sdk_client
-from consumer.generate.anthropic_limiter import Backoff
 from consumer.judge.anthropic import AnthropicJudge
 from consumer.judge.verdict import Outcome, Verdict
 from consumer.stages.qualify import Scale
-from tests.fakes.anthropic_server import FakeAnthropic
+from testkit.anthropic_server import FakeAnthropic
+from tests.integration.llm import FAST
 from tests.unit.factories import score_event
 
 SCALE = Scale(0.0, 10.0)
-FAST = Backoff(base_s=0.01, max_s=0.05)
 # The fake knows the wrong evaluation by the mark it writes on its own answers.
 WRONG = WrongEvaluation(
     9.0, "(fake sycophancy) The step clearly deserves 9.", MistakeType.SYCOPHANCY
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeAnthropic) -> Iterator[FakeAnthropic]:
-    server.reset()
-    yield server
-    server.reset()
 
 
 def metric(name: str, **labels: str) -> float:
@@ -54,7 +38,7 @@ def judge_once(fake: FakeAnthropic, event: ScoreEvent | None = None, **kw: Any) 
         client = sdk_client(5.0, base_url=fake.base_url, api_key="test-key")
         kw.setdefault("backoff", FAST)
         kw.setdefault("time_budget_s", 20.0)
-        judge = AnthropicJudge(SCALE, model="judge-test", client=client, **kw)
+        judge = AnthropicJudge(scale=SCALE, model="judge-test", client=client, **kw)
         try:
             return await judge.judge(event or score_event(), WRONG)
         finally:
@@ -115,9 +99,11 @@ def test_past_the_time_budget_the_pair_is_unjudged(fake: FakeAnthropic) -> None:
 def test_the_judge_shares_the_generators_limiter_and_spend(fake: FakeAnthropic) -> None:
     async def go() -> tuple[int, float, float]:
         client = sdk_client(5.0, base_url=fake.base_url, api_key="test-key")
-        gen = AnthropicGenerator(SCALE, 1.0, client=client, model="gen", max_concurrency=3)
+        gen = AnthropicGenerator(
+            scale=SCALE, min_contrast=1.0, client=client, model="gen", max_concurrency=3
+        )
         judge = AnthropicJudge(
-            SCALE,
+            scale=SCALE,
             model="judge",
             client=client,
             limiter=gen.transport.limiter,

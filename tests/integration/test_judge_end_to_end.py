@@ -18,18 +18,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumer.events import CURRICULUM
 from consumer.judge.curriculum import decode
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.integration.harness import (
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    committed,
-    event,
-    read_all,
-    read_output,
-    wait_until_committed,
-)
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import committed, wait_until_committed
+from testkit.produce import EventProducer, event
+from tests.integration.harness import Service, Stack, Topics, read_all, read_output
+from tests.integration.llm import llm_env
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +61,7 @@ def judged_service(
         tmp_path,
         instance_id="judge-0",
         env={
-            "SELFTAUGHT_LLM_BACKEND": "anthropic",
-            "ANTHROPIC_API_KEY": "sk-ant-test-0123456789",
-            "ANTHROPIC_BASE_URL": fake.base_url,
-            "SELFTAUGHT_ANTHROPIC_MODEL": "gen-test-model",
+            **llm_env(fake, "gen-test-model"),
             "SELFTAUGHT_JUDGE_BACKEND": "anthropic",
             "SELFTAUGHT_JUDGE_MODEL": JUDGE,
             "SELFTAUGHT_LLM_MAX_CONCURRENCY": "8",

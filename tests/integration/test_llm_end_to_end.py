@@ -18,20 +18,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.integration.harness import (
-    ROOT,
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    check_exactly_once,
-    committed,
-    event,
-    produce_mixed,
-    read_output,
-    wait_until_committed,
-)
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import committed, wait_until_committed
+from testkit.produce import EventProducer, event, produce_mixed
+from tests.integration.harness import ROOT, Service, Stack, Topics, check_exactly_once, read_output
+from tests.integration.llm import API_KEY, llm_env
 
 pytestmark = pytest.mark.integration
 
@@ -52,14 +43,7 @@ def llm_service(
         topics,
         tmp_path,
         instance_id=env.pop("instance_id", "llm-0"),
-        env={
-            "SELFTAUGHT_LLM_BACKEND": "anthropic",
-            "ANTHROPIC_API_KEY": "sk-ant-test-0123456789",
-            "ANTHROPIC_BASE_URL": fake.base_url,
-            "SELFTAUGHT_ANTHROPIC_MODEL": MODEL,
-            "SELFTAUGHT_LLM_MAX_CONCURRENCY": "32",
-            **env,
-        },
+        env={**llm_env(fake, MODEL), "SELFTAUGHT_LLM_MAX_CONCURRENCY": "32", **env},
     )
 
 
@@ -88,7 +72,7 @@ def test_exactly_two_cards_per_qualifying_event_from_claude(
     # What was sent: the step as delimited data, the system prompt marked for caching.
     req = fake.requests[-1]
     auth = req.headers.get("x-api-key") or req.headers.get("authorization", "")
-    assert auth.endswith("sk-ant-test-0123456789")  # the SDK read the key from the environment
+    assert auth.endswith(API_KEY)  # the SDK read the key from the environment
     assert req.body["model"] == MODEL
     assert any("cache_control" in block for block in req.body["system"])
     assert "<step>" in req.user_text and "</step>" in req.user_text

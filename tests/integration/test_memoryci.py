@@ -21,18 +21,12 @@ from purpose_agent.memory import MemoryStore
 from consumer.commands.memoryci import compiled_prompt, submit_all, to_memoryci
 from consumer.stages.cards import CardPolicy, build_cards
 from consumer.wire import schemas
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.integration.harness import (
-    ROOT,
-    EventProducer,
-    Service,
-    Stack,
-    Topics,
-    read_all,
-    service_env,
-    wait_until_committed,
-)
-from tests.streams import PLANTED, realistic_events
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import wait_until_committed
+from testkit.produce import EventProducer
+from testkit.streams import PLANTED, realistic_events
+from tests.integration.harness import ROOT, Service, Stack, Topics, read_all, service_env
+from tests.integration.llm import llm_env
 from tests.unit.factories import card_record
 from tests.unit.test_redact import PLANTED as UNIT_PLANTED
 from tests.unit.test_redact import _text
@@ -133,12 +127,7 @@ def test_llm_cards_pass_memoryci_and_no_request_carries_planted_text(
         topics,
         tmp_path,
         instance_id="llm-ci",
-        env={
-            "SELFTAUGHT_LLM_BACKEND": "anthropic",
-            "ANTHROPIC_API_KEY": "sk-ant-test-0123456789",
-            "ANTHROPIC_BASE_URL": fake.base_url,
-            "SELFTAUGHT_ANTHROPIC_MODEL": "claude-test",
-        },
+        env=llm_env(fake, "claude-test"),
     ).start()
     try:
         wait_until_committed(stack, topics, timeout=240, services=[service])
@@ -175,8 +164,8 @@ def test_adversarial_text_never_reaches_the_llm_nor_a_card_memoryci_rejects(
     async def go() -> ContrastPair:
         client = sdk_client(5.0, base_url=fake.base_url, api_key="test-key")
         gen = AnthropicGenerator(
-            Scale(0, 10),
-            1.0,
+            scale=Scale(0, 10),
+            min_contrast=1.0,
             client=client,
             model="claude-test",
             backoff=Backoff(base_s=0.01, max_s=0.05),

@@ -22,16 +22,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import (
-    ROOT,
-    Sent,
-    Service,
-    Stack,
-    Topics,
-    free_port,
-    produce_mixed,
-    wait_until_committed,
-)
+from testkit.offsets import wait_until_committed
+from testkit.produce import Sent, produce_mixed
+from tests.integration.harness import ROOT, Service, Stack, Topics, free_port
 
 pytestmark = pytest.mark.integration
 

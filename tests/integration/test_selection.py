@@ -15,19 +15,18 @@ from confluent_kafka import Consumer, TopicPartition
 from consumer.judge.curriculum import decode as levels_of
 from consumer.selection import HOUR_MS
 from consumer.selection.ledger import decode
-from tests.fakes.anthropic_server import FakeAnthropic
+from testkit.anthropic_server import FakeAnthropic
+from testkit.offsets import committed, wait_until_committed
+from testkit.produce import EventProducer
+from testkit.produce import Sent as _Sent
 from tests.integration.harness import (
-    EventProducer,
     Service,
     Stack,
     Topics,
     check_exactly_once,
-    committed,
     read_all,
     read_output,
-    wait_until_committed,
 )
-from tests.integration.harness import Sent as _Sent
 
 pytestmark = pytest.mark.integration
 

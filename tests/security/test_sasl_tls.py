@@ -15,16 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import (
-    Service,
-    Stack,
-    Topics,
-    check_exactly_once,
-    committed,
-    produce_mixed,
-    read_output,
-    wait_until_committed,
-)
+from testkit.offsets import committed, wait_until_committed
+from testkit.produce import produce_mixed
+from tests.integration.harness import Service, Stack, Topics, check_exactly_once, read_output
 from tests.security.conftest import SecureStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]

@@ -109,7 +109,7 @@ class MemorySchemas:
 
         self.fetches += 1
         if schema_id not in self.by_id:
-            raise DecodeError("unknown_schema_id", f"no schema {schema_id}")
+            raise DecodeError(reason="unknown_schema_id", message=f"no schema {schema_id}")
         return self.by_id[schema_id]
 
     def register(self, subject: str, schema_text: str, compatibility: str | None = None) -> int:
@@ -164,10 +164,10 @@ def pipeline(generator: object | None = None) -> Pipeline:
         }
     )
     return Pipeline(
-        decoder=EventDecoder(src),
+        decoder=EventDecoder(source=src),
         criteria=Criteria(Scale(0, 10), 0.5, 1.0, 1000),
-        generator=generator or RulesGenerator(Scale(0, 10), 1.0),  # type: ignore[arg-type]
-        encoder=CardEncoder(2),
+        generator=generator or RulesGenerator(scale=Scale(0, 10), min_contrast=1.0),  # type: ignore[arg-type]
+        encoder=CardEncoder(schema_id=2),
         policy=CardPolicy(0.7, 16_000),
         min_contrast=1.0,
         clock_ms=lambda: 99,

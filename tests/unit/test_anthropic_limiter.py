@@ -67,7 +67,7 @@ def test_backoff_honours_retry_after() -> None:
 
 
 def test_throttle_halves_once_per_epoch_and_respects_the_floor() -> None:
-    lim = AimdLimiter(16, min_limit=3)
+    lim = AimdLimiter(max_limit=16, min_limit=3)
     epoch = lim._epoch
     lim.throttled(epoch)
     assert lim.limit == 8
@@ -80,7 +80,7 @@ def test_throttle_halves_once_per_epoch_and_respects_the_floor() -> None:
 
 def test_success_windows_grow_the_limit_back_to_the_max() -> None:
     seen: list[int] = []
-    lim = AimdLimiter(8, on_change=lambda limit, _: seen.append(limit))
+    lim = AimdLimiter(max_limit=8, on_change=lambda limit, _: seen.append(limit))
     lim.throttled(lim._epoch)
     assert lim.limit == 4
     for _ in range(3):
@@ -95,7 +95,7 @@ def test_success_windows_grow_the_limit_back_to_the_max() -> None:
 
 def test_headers_cap_concurrency_until_the_reset() -> None:
     clock = Clock()
-    lim = AimdLimiter(32, clock=clock)
+    lim = AimdLimiter(max_limit=32, clock=clock)
     lim.observe(Headroom(requests=5, tokens=None, reset_in_s=10.0), tokens_per_call=1000)
     assert lim.allowed() == 5
     for _ in range(100):
@@ -106,14 +106,14 @@ def test_headers_cap_concurrency_until_the_reset() -> None:
 
 
 def test_token_headroom_counts_in_average_calls() -> None:
-    lim = AimdLimiter(32, clock=Clock())
+    lim = AimdLimiter(max_limit=32, clock=Clock())
     lim.observe(Headroom(requests=None, tokens=6000, reset_in_s=5.0), tokens_per_call=2000)
     assert lim.allowed() == 3
 
 
 def test_nothing_left_holds_every_call_until_the_reset() -> None:
     clock = Clock()
-    lim = AimdLimiter(32, clock=clock)
+    lim = AimdLimiter(max_limit=32, clock=clock)
     lim.observe(Headroom(requests=0, tokens=None, reset_in_s=4.0), tokens_per_call=1000)
     assert lim.allowed() == 0 and lim.holding_s() == pytest.approx(4.0)
     clock.t += 4.5
@@ -122,7 +122,7 @@ def test_nothing_left_holds_every_call_until_the_reset() -> None:
 
 def test_a_retry_after_holds_every_call() -> None:
     clock = Clock()
-    lim = AimdLimiter(8, clock=clock)
+    lim = AimdLimiter(max_limit=8, clock=clock)
     lim.hold(2.0)
     lim.hold(1.0)  # a shorter hold does not cut a longer one
     assert lim.allowed() == 0 and lim.holding_s() == pytest.approx(2.0)
@@ -133,7 +133,7 @@ def test_a_retry_after_holds_every_call() -> None:
 
 
 def test_plenty_of_headroom_lifts_a_cap() -> None:
-    lim = AimdLimiter(8, clock=Clock())
+    lim = AimdLimiter(max_limit=8, clock=Clock())
     lim.observe(Headroom(requests=2, tokens=None, reset_in_s=30.0), tokens_per_call=1)
     assert lim.allowed() == 2
     lim.observe(Headroom(requests=500, tokens=None, reset_in_s=30.0), tokens_per_call=1)
@@ -142,7 +142,7 @@ def test_plenty_of_headroom_lifts_a_cap() -> None:
 
 def test_slots_are_limited_and_handed_on_in_order() -> None:
     async def scenario() -> None:
-        lim = AimdLimiter(2)
+        lim = AimdLimiter(max_limit=2)
         await lim.acquire()
         await lim.acquire()
         third = asyncio.ensure_future(lim.acquire())
@@ -160,7 +160,7 @@ def test_a_cancelled_waiter_leaves_no_trace(release_first: bool) -> None:
     # release_first: the waiter's future is cancelled with its task, and a release pops it
     # before the task runs its handler (seen at shutdown with thousands waiting: ValueError).
     async def scenario() -> None:
-        lim = AimdLimiter(1)
+        lim = AimdLimiter(max_limit=1)
         await lim.acquire()
         waiter = asyncio.ensure_future(lim.acquire())
         await asyncio.sleep(0)
@@ -182,7 +182,7 @@ def test_waiters_are_served_by_priority_so_a_retry_keeps_its_place() -> None:
     # An event that asked first and retries must not queue behind every event read since:
     # its partition commits nothing until it is done.
     async def scenario() -> None:
-        lim = AimdLimiter(1)
+        lim = AimdLimiter(max_limit=1)
         await lim.acquire()
         order: list[str] = []
 
@@ -204,7 +204,7 @@ def test_waiters_are_served_by_priority_so_a_retry_keeps_its_place() -> None:
 
 def test_a_hold_releases_waiters_when_it_ends() -> None:
     async def scenario() -> None:
-        lim = AimdLimiter(4)
+        lim = AimdLimiter(max_limit=4)
         lim.observe(Headroom(requests=0, tokens=None, reset_in_s=0.05), tokens_per_call=1)
         waiter = asyncio.ensure_future(lim.acquire())
         await asyncio.sleep(0)
@@ -217,4 +217,4 @@ def test_a_hold_releases_waiters_when_it_ends() -> None:
 
 def test_limits_must_be_a_range() -> None:
     with pytest.raises(ValueError):
-        AimdLimiter(2, min_limit=3)
+        AimdLimiter(max_limit=2, min_limit=3)

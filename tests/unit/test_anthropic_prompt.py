@@ -7,7 +7,6 @@ import pytest
 from consumer.events import CURRICULUM, MistakeType, ScoreData, ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic_prompt import (
     ANSWER_SCHEMA,
-    TextLimits,
     UnreadableAnswer,
     clip,
     correction,
@@ -17,6 +16,7 @@ from consumer.generate.anthropic_prompt import (
     system_prompt,
     user_prompt,
 )
+from consumer.settings_llm import TextLimits
 from consumer.stages.qualify import Scale
 from consumer.stages.validate import contrast_problem
 from tests.unit.factories import score_event

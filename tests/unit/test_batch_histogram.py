@@ -31,7 +31,7 @@ def test_the_same_exposition_as_a_histogram_observing_one_by_one(
     batches: list[list[float]],
 ) -> None:
     ours, theirs = CollectorRegistry(), CollectorRegistry()
-    batch = BatchHistogram("h", "doc", BUCKETS, registry=ours)
+    batch = BatchHistogram(name="h", documentation="doc", buckets=BUCKETS, registry=ours)
     single = Histogram("h", "doc", buckets=BUCKETS, registry=theirs)
     for values in batches:
         batch.observe_all(values)
@@ -47,7 +47,7 @@ def test_the_same_exposition_as_a_histogram_observing_one_by_one(
 
 def test_help_and_type_say_histogram() -> None:
     registry = CollectorRegistry()
-    BatchHistogram("h", "what it measures", BUCKETS, registry=registry)
+    BatchHistogram(name="h", documentation="what it measures", buckets=BUCKETS, registry=registry)
     text = generate_latest(registry).decode()
     assert "# HELP h what it measures" in text and "# TYPE h histogram" in text
     assert 'h_bucket{le="+Inf"} 0.0' in text and "h_count 0.0" in text

@@ -9,7 +9,7 @@ import pytest
 
 from bench.report_judge import judge_section
 from bench.scenarios.llm_usage import comparison, per_pair, reading, slope
-from tests.fakes.anthropic_server import CACHE_MIN_TOKENS, text_usage
+from testkit.anthropic_server import CACHE_MIN_TOKENS, text_usage
 
 
 def metrics(

@@ -20,7 +20,7 @@ TRACE = json.loads(schemas.text(schemas.TRACE_EVENT))
 
 
 def decoder(by_id: dict[int, str] | None = None) -> EventDecoder:
-    d = EventDecoder(MemorySchemas(by_id or {1: schemas.text(schemas.TRACE_EVENT)}))
+    d = EventDecoder(source=MemorySchemas(by_id or {1: schemas.text(schemas.TRACE_EVENT)}))
     for i in by_id or {1: ""}:
         d.load(i)
     return d
@@ -43,7 +43,7 @@ def test_newer_writer_schema_with_an_optional_field_resolves_to_ours() -> None:
 
 def test_writer_schemas_are_fetched_once() -> None:
     src = MemorySchemas({1: schemas.text(schemas.TRACE_EVENT)})
-    d = EventDecoder(src)
+    d = EventDecoder(source=src)
     d.load(1)
     d.load(1)
     assert src.fetches == 1 and d.knows(1) and not d.knows(2)
@@ -51,7 +51,7 @@ def test_writer_schemas_are_fetched_once() -> None:
 
 def test_unknown_schema_id_is_a_decode_error() -> None:
     with pytest.raises(DecodeError) as exc:
-        EventDecoder(MemorySchemas({})).load(99)
+        EventDecoder(source=MemorySchemas({})).load(99)
     assert exc.value.reason == "unknown_schema_id"
 
 
@@ -92,7 +92,7 @@ def test_card_round_trip_through_the_registered_schema() -> None:
         score_event(), WrongEvaluation(9, "flawed", MistakeType.SYCOPHANCY), "rules/1"
     )
     for card in build_cards(pair, CardPolicy(0.7, 16_000), 5):
-        raw = CardEncoder(12).encode(card)
+        raw = CardEncoder(schema_id=12).encode(card)
         assert read_header(raw) == 12
         assert decode_card(raw, lambda _id: schemas.text(schemas.MEMORY_CARD)) == card_record(card)
 
@@ -101,7 +101,7 @@ def test_an_unreachable_registry_is_an_outage_not_bad_input() -> None:
     from consumer.errors import RegistryUnavailable
     from consumer.wire.codec import RegistryClient
 
-    closed = RegistryClient("http://127.0.0.1:9/apis/ccompat/v7")  # discard port: refused
+    closed = RegistryClient(url="http://127.0.0.1:9/apis/ccompat/v7")  # discard port: refused
     with pytest.raises(RegistryUnavailable):
         closed.schema_text(1)
     with pytest.raises(RegistryUnavailable):

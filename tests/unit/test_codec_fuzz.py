@@ -23,7 +23,7 @@ settings.register_profile(
 settings.register_profile("long", max_examples=200_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
-DECODER = EventDecoder(MemorySchemas({1: schemas.text(schemas.TRACE_EVENT)}))
+DECODER = EventDecoder(source=MemorySchemas({1: schemas.text(schemas.TRACE_EVENT)}))
 DECODER.load(1)
 VALID = avro(json.loads(schemas.text(schemas.TRACE_EVENT)), event_record("fuzz"), 1)
 

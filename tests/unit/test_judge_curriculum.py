@@ -38,7 +38,7 @@ def run(
 ) -> list[float]:
     """Each event through the generator at the curriculum's levels, judged in two orders;
     the difficulties, in order."""
-    gen = RulesGenerator(SCALE, MIN_CONTRAST, levels=cur.level)
+    gen = RulesGenerator(scale=SCALE, min_contrast=MIN_CONTRAST, levels=cur.level)
     rng = random.Random(seed)
     got = []
     for i, (event_id, before, after) in enumerate(events):

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from consumer.events import MistakeType, WrongEvaluation
-from consumer.generate.anthropic_prompt import TextLimits
 from consumer.judge.prompt import UnreadableVerdict, parse_answer, system_prompt, user_prompt
 from consumer.judge.verdict import Answer, Outcome, combine, unjudged
+from consumer.settings_llm import TextLimits
 from consumer.stages.qualify import Scale
 from tests.unit.factories import score_event
 

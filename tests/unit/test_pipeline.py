@@ -6,7 +6,9 @@ import random
 
 from consumer.events import ScoreEvent, SourceRef, WrongEvaluation
 from consumer.generate.rules import RulesGenerator
-from consumer.pipeline import DeadLetter, FairPlaces, Pipeline, Produced, Skipped
+from consumer.outcomes import DeadLetter, Produced, Skipped
+from consumer.pipeline import Pipeline
+from consumer.places import FairPlaces
 from consumer.stages.qualify import Scale, Skip
 from consumer.wire import schemas
 from consumer.wire.codec import decode_card
@@ -24,7 +26,7 @@ class Recording:
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.places: dict[str, float | None] = {}
-        self._rules = RulesGenerator(Scale(0, 10), 1.0)
+        self._rules = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0)
 
     async def generate(self, event: ScoreEvent, place: float | None = None) -> WrongEvaluation:
         self.asked.append(event.event_id)

@@ -97,7 +97,7 @@ def test_an_event_that_is_nothing_but_markers_is_unsafe() -> None:
     assert safe_event(e).event is None and safe_event(e).problem
 
 
-GEN = RulesGenerator(Scale(0, 10), 1.0)
+GEN = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0)
 POLICY = CardPolicy(0.7, 16_000)
 _words = st.sampled_from(
     [

@@ -10,7 +10,7 @@ from consumer.stages.validate import contrast_problem
 from tests.unit.factories import score_event
 
 SCALE = Scale(0, 10)
-GEN = RulesGenerator(SCALE, min_contrast=1.0)
+GEN = RulesGenerator(scale=SCALE, min_contrast=1.0)
 
 
 def grid() -> list[tuple[float, float]]:
@@ -33,7 +33,11 @@ def test_every_qualifying_step_gets_a_valid_contrast(before: float, after: float
 
 def test_deterministic_per_event_id() -> None:
     e = score_event("same-id", 2, 7)
-    assert GEN.generate_now(e) == GEN.generate_now(e) == RulesGenerator(SCALE, 1.0).generate_now(e)
+    assert (
+        GEN.generate_now(e)
+        == GEN.generate_now(e)
+        == RulesGenerator(scale=SCALE, min_contrast=1.0).generate_now(e)
+    )
 
 
 def test_types_stay_balanced_over_400_events() -> None:
@@ -83,7 +87,7 @@ def test_reasoning_differs_from_the_correct_reasoning() -> None:
 
 
 def test_larger_min_contrast_is_respected() -> None:
-    gen = RulesGenerator(SCALE, min_contrast=3.0)
+    gen = RulesGenerator(scale=SCALE, min_contrast=3.0)
     for before, after in [(0, 1), (5, 6), (9, 10), (4, 4.5)]:
         e = score_event(phi_before=before, phi_after=after)
         w = gen.generate_now(e)

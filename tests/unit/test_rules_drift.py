@@ -45,7 +45,7 @@ def passes_memoryci(e: ScoreEvent, gen: RulesGenerator, mistake: MistakeType) ->
 
 @pytest.mark.parametrize(("before", "after"), grid())
 def test_purpose_drift_is_a_valid_contrast_for_every_step(before: float, after: float) -> None:
-    gen = RulesGenerator(SCALE, 1.0)
+    gen = RulesGenerator(scale=SCALE, min_contrast=1.0)
     for i, purpose in enumerate(PURPOSES):
         e = with_purpose(score_event(phi_before=before, phi_after=after), purpose, f"d-{i}")
         wrong = gen.propose(e, DRIFT)
@@ -75,7 +75,7 @@ def test_each_rewrite_names_a_neighbouring_purpose_not_the_stated_one() -> None:
 
 @pytest.mark.parametrize("level", range(LEVELS))
 def test_every_type_at_every_level_passes_memoryci_immune_scan(level: int) -> None:
-    gen = RulesGenerator(SCALE, 1.0, levels=lambda m: level)
+    gen = RulesGenerator(scale=SCALE, min_contrast=1.0, levels=lambda m: level)
     for i, purpose in enumerate(PURPOSES):
         for before, after in ((2, 7), (7, 2), (0, 9.5), (5, 4.5)):
             e = with_purpose(score_event(phi_before=before, phi_after=after), purpose, f"s{i}")
@@ -89,7 +89,9 @@ def test_a_higher_level_is_a_smaller_contrast_down_to_the_minimum() -> None:
     for mistake in (MistakeType.SYCOPHANCY, MistakeType.IGNORED_EVIDENCE, DRIFT):
         gaps = []
         for level in range(LEVELS):
-            w = RulesGenerator(SCALE, 1.0, levels=lambda m, lv=level: lv).propose(e, mistake)
+            w = RulesGenerator(
+                scale=SCALE, min_contrast=1.0, levels=lambda m, lv=level: lv
+            ).propose(e, mistake)
             assert w is not None and contrast_problem(e, w, SCALE, 1.0) is None
             gaps.append(abs(w.phi_after - 3))
         assert gaps == sorted(gaps, reverse=True), (mistake, gaps)
@@ -98,24 +100,30 @@ def test_a_higher_level_is_a_smaller_contrast_down_to_the_minimum() -> None:
 
 def test_without_levels_the_rules_are_as_written() -> None:
     e = score_event(phi_before=2, phi_after=3)
-    w = RulesGenerator(SCALE, 1.0).propose(e, MistakeType.SYCOPHANCY)
+    w = RulesGenerator(scale=SCALE, min_contrast=1.0).propose(e, MistakeType.SYCOPHANCY)
     assert w is not None and w.phi_after == 7.5  # 3 + 0.6 * (10 - 3), on a half point
 
 
 def test_the_stated_score_follows_the_subtler_one() -> None:
     e = score_event(phi_before=2, phi_after=3)
-    top = RulesGenerator(SCALE, 1.0, levels=lambda m: LEVELS - 1)
+    top = RulesGenerator(scale=SCALE, min_contrast=1.0, levels=lambda m: LEVELS - 1)
     w = top.propose(e, MistakeType.SYCOPHANCY)
     assert w is not None and w.phi_after == 4.0
     assert w.reasoning.endswith("a strong 4.")
-    w = RulesGenerator(SCALE, 1.0, levels=lambda m: 0).propose(e, MistakeType.SYCOPHANCY)
+    w = RulesGenerator(scale=SCALE, min_contrast=1.0, levels=lambda m: 0).propose(
+        e, MistakeType.SYCOPHANCY
+    )
     assert w is not None and w.phi_after == 10.0 and w.reasoning.endswith("a strong 10.")
 
 
 def test_from_the_middle_level_the_reasoning_shares_the_right_ones_facts() -> None:
     e = score_event(phi_before=3, phi_after=6)  # "Two of three failures are fixed; ..."
-    low = RulesGenerator(SCALE, 1.0, levels=lambda m: 1).propose(e, MistakeType.SYCOPHANCY)
-    high = RulesGenerator(SCALE, 1.0, levels=lambda m: 3).propose(e, MistakeType.SYCOPHANCY)
+    low = RulesGenerator(scale=SCALE, min_contrast=1.0, levels=lambda m: 1).propose(
+        e, MistakeType.SYCOPHANCY
+    )
+    high = RulesGenerator(scale=SCALE, min_contrast=1.0, levels=lambda m: 3).propose(
+        e, MistakeType.SYCOPHANCY
+    )
     assert low is not None and high is not None
     assert not low.reasoning.startswith("Two of three failures")
     assert high.reasoning.startswith("Two of three failures are fixed; one remains. ")

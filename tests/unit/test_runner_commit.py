@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from consumer.observe.metrics import Health
 from consumer.runner import Runner
-from consumer.runner import loop as runner_module
+from consumer.runner import commit as commit_module
 from consumer.settings import load
 from consumer.wire import schemas
 from consumer.wire.codec import decode_card
@@ -268,8 +268,8 @@ def test_records_read_while_a_commit_waits_are_written_by_the_next_transaction()
 
 def test_a_slow_commit_stops_reading_until_it_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
     # A commit this slow means the broker is slow or away: no rebalance may be taken
-    # while it waits (runner.loop._READ_DURING_COMMIT_S).
-    monkeypatch.setattr(runner_module, "_READ_DURING_COMMIT_S", 0.05)
+    # while it waits (runner.commit.READ_DURING_COMMIT_S).
+    monkeypatch.setattr(commit_module, "READ_DURING_COMMIT_S", 0.05)
     consumer, producer = ScriptedConsumer(partitions=1), ScriptedProducer()
     r = runner(consumer, producer)
     consumer.records = [message(0, o) for o in range(10)]

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 
 from consumer.events import SourceRef
 from consumer.observe.health import Health
-from consumer.pipeline import DeadLetter
+from consumer.outcomes import DeadLetter
 from consumer.runner.observation import DLQ_LOGS_PER_MINUTE, Observer
 from consumer.runner.pausing import Pausing
 from consumer.runner.window import Entry, Window

@@ -108,29 +108,25 @@ class RewindingConsumer(RecordingConsumer):
 
 def test_a_partition_paused_by_backpressure_is_resumed_after_a_rewind() -> None:
     from consumer.observe.metrics import Health
+    from consumer.runner.metadata import OffsetMetadata
     from consumer.runner.observation import Observer
-    from consumer.runner.rebalance import Rebalance
-    from consumer.runner.status import Status
+    from consumer.runner.rewind import Rewind
 
     consumer = RewindingConsumer()
     w = Window()
     w.open([A])
     p = Pausing(consumer=consumer, max_in_flight=100, per_partition=4)  # type: ignore[arg-type]
     health = Health()
-    r = Rebalance(
+    rewind = Rewind(
         consumer=consumer,  # type: ignore[arg-type]
         window=w,
-        pausing=p,
-        transaction=None,  # type: ignore[arg-type]
         observer=Observer(consumer=consumer, window=w, pausing=p, health=health),  # type: ignore[arg-type]
-        health=health,
-        status=Status(),
-        on_committed=lambda batch: None,
+        metadata=OffsetMetadata(),
     )
     fill(w, A, 6)
     p.apply(w)
     assert consumer.paused == {0}
-    r.rewind()  # e.g. after a stuck producer was replaced: the partition stays assigned
+    rewind.to_committed()  # e.g. after a stuck producer was replaced: the partition stays assigned
     assert w.in_flight == 0
     p.apply(w)
     assert consumer.paused == set(), consumer.calls

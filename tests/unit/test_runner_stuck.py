@@ -18,9 +18,10 @@ from confluent_kafka import TopicPartition
 from consumer.errors import Fatal
 from consumer.observe.metrics import Health
 from consumer.runner import Runner
-from consumer.runner import transaction as txn_module
+from consumer.runner import calls as calls_module
+from consumer.runner.calls import Stuck
 from consumer.runner.status import Status
-from consumer.runner.transaction import Stuck, Transaction
+from consumer.runner.transaction import Transaction
 from consumer.settings import load
 from tests.unit.factories import pipeline
 from tests.unit.test_runner_commit import (
@@ -96,7 +97,7 @@ def run(new_producer: bool) -> tuple[StuckProducer, list[ScriptedProducer], Rewi
 def test_a_stuck_commit_is_left_to_a_new_producer_and_every_record_is_written_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(txn_module, "CALL_STUCK_S", 0.5)
+    monkeypatch.setattr(calls_module, "CALL_STUCK_S", 0.5)
     stuck, made, consumer = run(new_producer=True)
     assert stuck.committed_cards == []  # fenced: nothing of it counts
     assert len(made) == 1
@@ -108,7 +109,7 @@ def test_a_stuck_commit_is_left_to_a_new_producer_and_every_record_is_written_on
 def test_a_stuck_commit_without_a_way_to_replace_the_producer_ends_the_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(txn_module, "CALL_STUCK_S", 0.5)
+    monkeypatch.setattr(calls_module, "CALL_STUCK_S", 0.5)
     with pytest.raises(Fatal, match="send_offsets_to_transaction has not returned"):
         run(new_producer=False)
 
@@ -118,7 +119,7 @@ def test_in_a_rebalance_callback_a_stuck_commit_is_replaced_and_the_loop_rewinds
 ) -> None:
     # Inside consume() nothing can be awaited: the new producer starts there, and the loop
     # rewinds at its next turn (what was in flight may have been committed by the old one).
-    monkeypatch.setattr(txn_module, "CALL_STUCK_S", 0.3)
+    monkeypatch.setattr(calls_module, "CALL_STUCK_S", 0.3)
     stuck, fresh = StuckProducer(), ScriptedProducer()
     t = Transaction(
         producer=stuck,  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from consumer.events import SourceRef
-from consumer.pipeline import DeadLetter, Skipped
+from consumer.outcomes import DeadLetter, Skipped
 from consumer.runner.window import Entry, Window
 from consumer.stages.qualify import Skip
 

@@ -7,19 +7,19 @@ import sys
 from typing import Any
 
 import pytest
-from consumer.cards import CALIBRATION, FAILURE, CardPolicy, build_cards
-from consumer.memoryci import to_memoryci
-from consumer.qualify import Scale
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from purpose_agent import immune
 from purpose_agent.immune import scan_memory
 
+from consumer.commands.memoryci import to_memoryci
 from consumer.events import ContrastPair, ScoreData, ScoreEvent
 from consumer.generate.rules import PROMPT_VERSION, RulesGenerator
 from consumer.redact import card_text, safe_event, unsafe
 from consumer.redact import scan as scan_module
-from tests.streams import realistic_events
+from consumer.stages.cards import CALIBRATION, FAILURE, CardPolicy, build_cards
+from consumer.stages.qualify import Scale
+from testkit.streams import realistic_events
 from tests.unit.factories import card_record
 
 
@@ -115,7 +115,7 @@ def _event(r: dict[str, Any]) -> ScoreEvent:
 def test_on_real_cards_unsafe_agrees_with_memoryci(redacted: bool) -> None:
     # Redacted, as published; and as they would be without redaction, which MemoryCI rejects
     # for every reason it has.
-    gen, policy = RulesGenerator(Scale(0, 10), 1.0), CardPolicy(0.7, 16_000)
+    gen, policy = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0), CardPolicy(0.7, 16_000)
     rejected = 0
     for record in realistic_events(300, seed=5):
         event = _event(record)

@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
     """
     import gc, json, sys, weakref
-    from consumer.commands import app
+    from consumer.commands import app, tuning  # app: what the service has imported at start-up
 
     before = gc.get_threshold()
-    app.tune_gc()
-    app.tune_switch_interval()
+    tuning.tune_gc()
+    tuning.tune_switch_interval()
 
     class Node:
         pass
@@ -34,7 +34,7 @@ CHILD = textwrap.dedent(
     gone = weakref.ref(a)
     del a, b
     for _ in range(3):  # enough new containers for young collections to run
-        junk = [[] for _ in range(app.GC_YOUNG_THRESHOLD + 1)]
+        junk = [[] for _ in range(tuning.GC_YOUNG_THRESHOLD + 1)]
         del junk
     print(json.dumps({
         "before": before,

@@ -1,4 +1,5 @@
-"""A fake Anthropic Messages API for tests: stdlib HTTP, programmable failures.
+"""A fake Anthropic Messages API for the tests and the benchmarks: stdlib HTTP, programmable
+failures.
 
 It speaks ``POST /v1/messages`` the way the real SDK expects, so tests drive the real
 ``anthropic.AsyncAnthropic`` against it (``base_url=fake.base_url``). By default it answers a
@@ -44,7 +45,7 @@ In a test::
         fake.during("overloaded", seconds=1.0)
         client = AsyncAnthropic(base_url=fake.base_url, api_key="test-key")
 
-From another process: ``python -m tests.fakes.anthropic_server --port 8089`` and
+From another process: ``python -m testkit.anthropic_server --port 8089`` and
 ``POST /_control`` with one of::
 
     {"op": "then", "behaviour": "throttle", "times": 2, "params": {"retry_after": 1}}

@@ -1,1 +1,0 @@
-"""Fakes of external services, for tests only (never imported by ``consumer``)."""
