@@ -4,7 +4,8 @@ MemoryCI (``purpose_agent/immune.py``) searches each of its patterns in a card's
 injection and score-manipulation patterns in the lower-cased text, the tool-misuse and privacy
 patterns in the text as it is. Python's ``re`` tries a pattern at every position of the text,
 and a card is most of a kilobyte, so here each pattern runs only when the words it cannot
-match without are in the text: a card that carries no trigger costs a few substring tests.
+match without are in the text: a card that carries no trigger costs about twenty substring
+tests.
 The patterns are immune.py's, verbatim (tests/unit/test_scan.py compares them and checks that
 ``unsafe`` is ``None`` exactly when MemoryCI's scan passes).
 """

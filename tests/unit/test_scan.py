@@ -51,12 +51,19 @@ def test_the_tables_are_immunes_verbatim() -> None:
     assert tuple(immune._PRIVACY_PATTERNS) == scan_module.PRIVACY
 
 
-def test_lower_cased_text_holds_no_character_lower_changes() -> None:
-    # Why the two patterns with capitals, searched by MemoryCI in lower-cased text, never
-    # run here: they cannot match there either.
+def test_what_lower_makes_of_each_character() -> None:
+    # Lower-cased text holds no character lower() changes: the two patterns with capitals,
+    # searched by MemoryCI in lower-cased text, never match there, and never run here. And
+    # lower() makes ASCII of no character beyond ASCII but the two unsafe looks out for: the
+    # words are looked for in an ASCII copy.
+    into_ascii = []
     for code in range(sys.maxunicode + 1):
-        for ch in chr(code).lower():
+        lowered = chr(code).lower()
+        for ch in lowered:
             assert ch.lower() == ch, hex(code)
+        if code > 0x7F and any(ch.isascii() for ch in lowered):
+            into_ascii.append(chr(code))
+    assert into_ascii == ["\u0130", "\u212a"]
 
 
 # The patterns' pieces, in the forms and with the spaces that decide a match.
