@@ -161,8 +161,11 @@ def threshold_accuracy() -> dict[str, Any]:
     return out
 
 
-def lag(seconds: float = 30.0, rate: int = 1000) -> dict[str, Any]:
-    """The live stream at ``rate`` events/s through the service with the budget on."""
+def lag(
+    seconds: float = 30.0, rate: int = 1000, budget_share: float = BUDGET_SHARE
+) -> dict[str, Any]:
+    """The live stream at ``rate`` events/s through the service with a budget of
+    ``budget_share`` of the events (0: no budget, every qualifying event paired)."""
     import tempfile
     from pathlib import Path
 
@@ -185,7 +188,7 @@ def lag(seconds: float = 30.0, rate: int = 1000) -> dict[str, Any]:
         instance_id="lag",
         env={
             **FAST_SESSION,
-            "SELFTAUGHT_PAIR_BUDGET_PER_HOUR": str(int(rate * 3600 * BUDGET_SHARE)),
+            "SELFTAUGHT_PAIR_BUDGET_PER_HOUR": str(int(rate * 3600 * budget_share)),
         },
     ).start()
     stream = [e for e, _ in make_stream(int(seconds * rate) + 1000, seed=3)]
@@ -237,7 +240,8 @@ def main() -> None:
     print("threshold accuracy:", threshold_accuracy())
     print("memory:", memory_at(100_000 if a.quick else a.memory))
     if a.lag:
-        print("lag:", lag())
+        print("lag with the budget:", lag())
+        print("lag without a budget (the same stream, every event paired):", lag(budget_share=0))
     print("load averages at end:", os.getloadavg())
 
 
