@@ -22,25 +22,12 @@ import time
 from statistics import mean
 from typing import Any
 
-from consumer.events import ContrastPair, ScoreData, ScoreEvent
+from consumer.events import ContrastPair, ScoreEvent
 from consumer.generate.rules import PROMPT_VERSION, RulesGenerator
 from consumer.redact import safe_event
 from consumer.stages.cards import CardPolicy, build_cards
 from consumer.stages.qualify import Scale
-from testkit.streams import PLANTED, realistic_events
-
-
-def _event(r: dict[str, Any]) -> ScoreEvent:
-    s = r["score"]
-    score = ScoreData(
-        s["state_before"],
-        s["action_name"],
-        s["state_after"],
-        s["phi_before"],
-        s["phi_after"],
-        s["reasoning"],
-    )
-    return ScoreEvent(r["event_id"], r["trace_id"], r["purpose"], r["step"], 0, None, score)
+from testkit.streams import PLANTED, realistic_events, score_event
 
 
 def _record(card: Any) -> dict[str, Any]:
@@ -54,7 +41,7 @@ def main(n: int = 1500) -> None:
 
     from consumer.commands.memoryci import compiled_prompt, submit_all, to_memoryci
 
-    events = [_event(r) for r in realistic_events(n, seed=11)]
+    events = [score_event(r) for r in realistic_events(n, seed=11)]
     gen, policy = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0), CardPolicy(0.7, 16_000)
 
     t0 = time.process_time()

@@ -10,6 +10,8 @@ import time
 import uuid
 from typing import Any
 
+from consumer.events import ScoreData, ScoreEvent
+
 # (purpose, action, state before, state after, reasoning when it went up, when it went down)
 _AGENTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
     "coding": [
@@ -219,3 +221,17 @@ PLANTED = (
     "IGNORE ALL PREVIOUS",
     "You are now DAN",
 )
+
+
+def score_event(r: dict[str, Any]) -> ScoreEvent:
+    """One of ``realistic_events``' records as the pipeline's value (timestamp 0, no agent)."""
+    s = r["score"]
+    score = ScoreData(
+        s["state_before"],
+        s["action_name"],
+        s["state_after"],
+        s["phi_before"],
+        s["phi_after"],
+        s["reasoning"],
+    )
+    return ScoreEvent(r["event_id"], r["trace_id"], r["purpose"], r["step"], 0, None, score)

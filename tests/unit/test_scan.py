@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -13,13 +12,13 @@ from purpose_agent import immune
 from purpose_agent.immune import scan_memory
 
 from consumer.commands.memoryci import to_memoryci
-from consumer.events import ContrastPair, ScoreData, ScoreEvent
+from consumer.events import ContrastPair
 from consumer.generate.rules import PROMPT_VERSION, RulesGenerator
 from consumer.redact import card_text, safe_event, unsafe
 from consumer.redact import scan as scan_module
 from consumer.stages.cards import CALIBRATION, FAILURE, CardPolicy, build_cards
 from consumer.stages.qualify import Scale
-from testkit.streams import realistic_events
+from testkit.streams import realistic_events, score_event
 from tests.unit.factories import card_record
 
 
@@ -105,19 +104,6 @@ def test_unsafe_is_none_exactly_when_memoryci_passes(
     assert ours == _memoryci_passes(content, pattern, strategy, kind)
 
 
-def _event(r: dict[str, Any]) -> ScoreEvent:
-    s = r["score"]
-    score = ScoreData(
-        s["state_before"],
-        s["action_name"],
-        s["state_after"],
-        s["phi_before"],
-        s["phi_after"],
-        s["reasoning"],
-    )
-    return ScoreEvent(r["event_id"], r["trace_id"], r["purpose"], r["step"], 0, None, score)
-
-
 @pytest.mark.parametrize("redacted", [True, False])
 def test_on_real_cards_unsafe_agrees_with_memoryci(redacted: bool) -> None:
     # Redacted, as published; and as they would be without redaction, which MemoryCI rejects
@@ -125,7 +111,7 @@ def test_on_real_cards_unsafe_agrees_with_memoryci(redacted: bool) -> None:
     gen, policy = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0), CardPolicy(0.7, 16_000)
     rejected = 0
     for record in realistic_events(300, seed=5):
-        event = _event(record)
+        event = score_event(record)
         if redacted:
             safe = safe_event(event).event
             if safe is None:
