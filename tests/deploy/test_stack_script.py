@@ -203,6 +203,7 @@ def free_port_block(n: int) -> int:
 def test_three_brokers_replicate_as_production_and_each_node_can_be_faulted(base: Path) -> None:
     """`--brokers 3` (here KAFKA_BROKERS=3, Kafka alone): every topic three copies, two in sync;
     one node paused, killed and restarted through the commands the fault tests use."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
     port = free_port_block(6)
@@ -220,7 +221,19 @@ def test_three_brokers_replicate_as_production_and_each_node_can_be_faulted(base
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic("rf-default", num_partitions=3)])["rf-default"].result(60)
         topic = ConfigResource("topic", "rf-default")
-        assert admin.describe_configs([topic])[topic].result(30)["min.insync.replicas"].value == "2"
+        # The controller answers the create before every broker has the topic's metadata; the
+        # describe goes to any broker, so it may say "unknown topic" for a moment.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                described = admin.describe_configs([topic])[topic].result(30)
+                break
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+                assert time.monotonic() < deadline, "rf-default unknown to a broker after 30 s"
+                time.sleep(0.5)
+        assert described["min.insync.replicas"].value == "2"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             parts = admin.list_topics("rf-default", timeout=10).topics["rf-default"].partitions
