@@ -29,6 +29,7 @@ HOT_MODULES = (
     "consumer.redact.safe",
     "consumer.redact.scan",
     "consumer.redact.text",
+    "consumer.redact.words",
 )
 
 

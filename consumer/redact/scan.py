@@ -16,6 +16,7 @@ import re
 from typing import Final, NamedTuple
 
 from consumer.events import MemoryCard
+from consumer.redact.words import Words
 
 __all__ = ["card_text", "unsafe"]
 
@@ -71,6 +72,16 @@ PRIVACY: Final = (
 # is any Unicode space, so a word is never joined to what follows it); a single character
 # that a card rarely carries ("|", "=", "@") comes first where a pattern has one, since a
 # one-character test is a tenth of a word's.
+# "eval" and "exec" followed by "(" or by a space (``\s`` is any character str.isspace() says
+# is one; "?" stands for any character beyond ASCII in the copy the words are looked for in):
+# every failure card says "evaluation".
+_CALLED: Final = {
+    name: tuple(
+        name + c for c in ("(", "?", *(chr(i) for i in range(0x3001) if chr(i).isspace()))
+    )
+    for name in ("eval", "exec")
+}
+
 _NEEDS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     # searched in the lower-cased text
     INJECTION[0]: (("ignore",), ("instructions", "prompts", "rules")),
@@ -96,8 +107,8 @@ _NEEDS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     TOOL_MISUSE[1]: (("os.system",),),
     TOOL_MISUSE[2]: (("subprocess",),),
     TOOL_MISUSE[3]: (("_",), ("__import__",)),
-    TOOL_MISUSE[4]: (("eval",),),
-    TOOL_MISUSE[5]: (("exec",),),
+    TOOL_MISUSE[4]: (_CALLED["eval"],),
+    TOOL_MISUSE[5]: (_CALLED["exec"],),
     TOOL_MISUSE[6]: (("shutil.rmtree",),),
     TOOL_MISUSE[7]: (("/",), ("open",)),
     TOOL_MISUSE[8]: (("|",), ("curl",)),
@@ -123,6 +134,8 @@ _HINTS: Final = {
 class _Rule(NamedTuple):
     order: int  # its place in MemoryCI's table: of two matches at one position, the first's
     needs: tuple[tuple[str, ...], ...]  # after the first group, which its table holds
+    # (lower-cased: the words are looked for in a lower-cased copy of the text, and a word of
+    # the text is in its lower-cased copy lower-cased)
     hint: re.Pattern[str] | None
     pattern: re.Pattern[str]
 
@@ -141,28 +154,34 @@ def _table(patterns: tuple[str, ...], lowered: bool) -> _Table:
         # in MemoryCI as here: it is left out.
         if lowered and not all(any(w == w.lower() for w in g) for g in _NEEDS[p]):
             continue
+        rest = [tuple(w.lower() for w in group) for group in rest]
         rule = _Rule(order, tuple(rest), _HINTS.get(p), re.compile(p))
-        under.setdefault(first, []).append(rule)
+        under.setdefault(tuple(w.lower() for w in first), []).append(rule)
     return tuple((first, tuple(rules)) for first, rules in under.items())
 
 
 _LOWER: Final = _table(INJECTION + SCORE_MANIPULATION, lowered=True)
 _CASED: Final = _table(TOOL_MISUSE + PRIVACY, lowered=False)
+_WORDS: Final = Words(
+    [w for table in (_LOWER, _CASED) for first, rules in table for w in first]
+    + [w for table in (_LOWER, _CASED) for _, rules in table for r in rules for g in r.needs for w in g]
+    + ["always", "high", "10"]
+)
 
 
-def _gated(table: _Table, text: str) -> list[_Rule]:
-    """The table's rules whose words are all in ``text``: nearly always none."""
+def _gated(table: _Table, present: set[str]) -> list[_Rule]:
+    """The table's rules whose words are all ``present``: nearly always none."""
     found: list[_Rule] = []
     for words, rules in table:
         for word in words:
-            if word in text:
+            if word in present:
                 break
         else:
             continue
         for rule in rules:
             for group in rule.needs:
                 for word in group:
-                    if word in text:
+                    if word in present:
                         break
                 else:
                     break
@@ -205,14 +224,15 @@ def unsafe(text: str, calibration: bool = False) -> str | None:
     plain = text if text.isascii() else text.encode("ascii", "replace").decode("ascii")
     exotic = "\u0130" in text or "\u212a" in text
     plain_lower = text.lower() if exotic else plain.lower()
-    rules = _gated(_LOWER, plain_lower)
+    present = _WORDS.found(plain_lower)
+    rules = _gated(_LOWER, present)
     if rules:
         m = _first(rules, text.lower())
         if m is not None:
             return f"text that reads as an instruction or a score rule ({m.group(0)[:40]!r})"
-    rules = _gated(_CASED, plain)
+    rules = _gated(_CASED, present)
     if rules and _first(rules, text) is not None:
         return "a secret, an address, a path or code to run"
-    if calibration and "always" in plain_lower and ("high" in plain_lower or "10" in plain_lower):
+    if calibration and "always" in present and ("high" in present or "10" in present):
         return "'always' beside a high score"
     return None

@@ -20,6 +20,7 @@ from consumer.redact.patterns import (
     GATES,
     Gate,
 )
+from consumer.redact.words import Words
 
 __all__ = ["Redacted", "redact", "worth_a_look"]
 
@@ -39,8 +40,23 @@ def _marker(kind: str) -> str:
     return f"[redacted:{kind}]"
 
 
+# Every word a gate asks for, found in one pass over the lower-cased text.
+_WORDS: Final = Words(
+    w
+    for gate in (
+        *GATES,
+        *(g for gates in _SECRET_GATES.values() for g in gates),
+        *(g for g, _ in _INSTRUCTIONS),
+        *(g for g, _ in _CODES),
+        *(g for g, _, _ in _NEUTRAL),
+    )
+    for w in gate.words
+)
+
+
 # (for ... else rather than any(): a generator costs a third of the gates' time.)
-def _opens(gate: Gate, text: str, lower: str) -> bool:
+def _opens(gate: Gate, text: str, present: set[str]) -> bool:
+    """``present``: the gates' words the lower-cased text holds."""
     chars, words = gate
     if chars:
         for c in chars:
@@ -49,16 +65,16 @@ def _opens(gate: Gate, text: str, lower: str) -> bool:
         else:
             return False
     for w in words:
-        if w in lower:
+        if w in present:
             break
     else:
         return False
     return True
 
 
-def _any_opens(gates: tuple[Gate, ...], text: str, lower: str) -> bool:
+def _any_opens(gates: tuple[Gate, ...], text: str, present: set[str]) -> bool:
     for gate in gates:
-        if _opens(gate, text, lower):
+        if _opens(gate, text, present):
             break
     else:
         return False
@@ -79,7 +95,7 @@ def worth_a_look(text: str, lower: str) -> bool:
     """Whether any rule could change ``text`` (``lower``: it lower-cased): ``False`` for nearly
     every text. Of several texts joined by a character no rule looks for ("\\x00"), whether any
     of them."""
-    return _any_opens(GATES, text, lower) or _id_number(text) or _long_run(text)
+    return _any_opens(GATES, text, _WORDS.found(lower)) or _id_number(text) or _long_run(text)
 
 
 def redact(text: str) -> Redacted:
@@ -91,6 +107,7 @@ def redact(text: str) -> Redacted:
     counts: dict[str, int] = {}
     removed = 0
     out = text
+    present = _WORDS.found(lower)
     long_run = _long_run(text)
     for kind, pattern in _SECRETS:
         if pattern is _GENERIC:
@@ -99,7 +116,7 @@ def redact(text: str) -> Redacted:
         elif kind == "id_number":
             if not _id_number(lower):
                 continue
-        elif not _any_opens(_SECRET_GATES[kind], out, lower):
+        elif not _any_opens(_SECRET_GATES[kind], out, present):
             continue
         if kind == "secret":
             out, n, gone = _sub_secret_values(pattern, out)
@@ -109,23 +126,26 @@ def redact(text: str) -> Redacted:
             counts[kind] = counts.get(kind, 0) + n
             removed += gone
             lower = out.lower()
-    found = [p for gate, p in _INSTRUCTIONS if _opens(gate, out, lower)]
+            present = _WORDS.found(lower)
+    found = [p for gate, p in _INSTRUCTIONS if _opens(gate, out, present)]
     if found:
         out, n, gone = _sub_sentences(out, found)
         if n:
             counts["instruction"] = n
             removed += gone
             lower = out.lower()
+            present = _WORDS.found(lower)
     for gate, pattern in _CODES:
-        if _opens(gate, out, lower):
+        if _opens(gate, out, present):
             out, n, gone = _sub(pattern, _marker("code"), out)
             if n:
                 counts["code"] = counts.get("code", 0) + n
                 removed += gone
                 lower = out.lower()
+                present = _WORDS.found(lower)
     neutralised = 0
     for gate, pattern, repl in _NEUTRAL:
-        if _opens(gate, out, lower):
+        if _opens(gate, out, present):
             out, n = pattern.subn(repl, out)
             neutralised += n
     if neutralised:

@@ -75,14 +75,16 @@ _PIECES = st.sampled_from(
         *("give", "high", "10", "maximum", "perfect", "Φ", "φ", "=", "phi", "PHI", "delta"),
         *("should", "be", "positive", "never", "negative", "zero", "low", "rating"),
         *("confidence", "1.0", "1", "rm", "-rf", "/", "os.system", "os", ".", "(", "subprocess"),
-        *("call", "run", "Popen", "__import__", "eval", "exec", "evaluation", "shutil.rmtree"),
+        *("call", "run", "Popen", "__import__", "eval", "Eval", "exec", "evaluation", "shutil.rmtree"),
         *("open", "'", '"', "/etc", "etc", "proc", "sys", "dev", "curl", "|", "sh", "wget"),
         *("bash", "sk-", "hf_", "ghp_", "AKIA", "IOSFODNN7EXAMPLE", "abcdefghij0123456789"),
         *("123", "45", "6789", "-", "@", "jane.doe", "example.com", "/home/", "jdoe"),
         *("C:\\Users\\", "\\", "\u212a", "\u0130", "task", "x"),
     ]
 )
-_JOINERS = st.sampled_from(["", " ", "  ", "\t", "\n", "\u2003", "\u00a0", "\x00", "-", "_"])
+_JOINERS = st.sampled_from(
+    ["", " ", "  ", "\t", "\n", "\x1c", "\x85", "\u2003", "\u3000", "\u00a0", "\x00", "-", "_"]
+)
 _ADVERSARIAL = st.lists(st.tuples(_PIECES, _JOINERS), max_size=14).map(
     lambda parts: "".join(p + j for p, j in parts)
 )
