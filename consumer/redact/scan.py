@@ -69,24 +69,23 @@ PRIVACY: Final = (
 # -- what each pattern cannot match without ----------------------------------------------------
 # Per pattern, groups of words: a match needs one word of every group in the text the pattern
 # is searched in. Each group is a necessary condition read off the pattern's literals (``\s``
-# is any Unicode space, so a word is never joined to what follows it); a single character
-# that a card rarely carries ("|", "=", "@") comes first where a pattern has one, since a
-# one-character test is a tenth of a word's.
-# "eval" and "exec" followed by "(" or by a space (``\s`` is any character str.isspace() says
-# is one; "?" stands for any character beyond ASCII in the copy the words are looked for in):
-# every failure card says "evaluation".
-_CALLED: Final = {
-    name: tuple(
-        name + c for c in ("(", "?", *(chr(i) for i in range(0x3001) if chr(i).isspace()))
-    )
-    for name in ("eval", "exec")
-}
+# is any Unicode space, so a word is never joined to what follows it). The groups are tested
+# most selective first (see _table).
+_SPACES: Final = ("?", *(chr(i) for i in range(0x3001) if chr(i).isspace()))
+
+
+def _then_space_or(word: str, end: str) -> tuple[str, ...]:
+    r"""``word`` followed by ``end`` or by a space: ``word\s*end`` needs one of these. ("?"
+    stands for any character beyond ASCII in the copy the words are looked for in.) Every
+    failure card says "evaluation" and many a state "system"; few say "eval(" or "system:"."""
+    return (word + end, *(word + c for c in _SPACES))
+
 
 _NEEDS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     # searched in the lower-cased text
     INJECTION[0]: (("ignore",), ("instructions", "prompts", "rules")),
     INJECTION[1]: (("now",), ("you",), ("are",)),
-    INJECTION[2]: ((":",), ("system",)),
+    INJECTION[2]: (_then_space_or("system", ":"),),
     INJECTION[3]: (("|",),),
     INJECTION[4]: (("|",),),
     INJECTION[5]: (("[INST]",),),
@@ -107,8 +106,8 @@ _NEEDS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     TOOL_MISUSE[1]: (("os.system",),),
     TOOL_MISUSE[2]: (("subprocess",),),
     TOOL_MISUSE[3]: (("_",), ("__import__",)),
-    TOOL_MISUSE[4]: (_CALLED["eval"],),
-    TOOL_MISUSE[5]: (_CALLED["exec"],),
+    TOOL_MISUSE[4]: (_then_space_or("eval", "("),),
+    TOOL_MISUSE[5]: (_then_space_or("exec", "("),),
     TOOL_MISUSE[6]: (("shutil.rmtree",),),
     TOOL_MISUSE[7]: (("/",), ("open",)),
     TOOL_MISUSE[8]: (("|",), ("curl",)),
@@ -148,7 +147,9 @@ _Table = tuple[tuple[tuple[str, ...], tuple[_Rule, ...]], ...]
 def _table(patterns: tuple[str, ...], lowered: bool) -> _Table:
     under: dict[tuple[str, ...], list[_Rule]] = {}
     for order, p in enumerate(patterns):
-        first, *rest = _NEEDS[p]
+        # The group whose shortest word is longest first: a single character (":", "-") is
+        # in most texts, a word of six letters in few.
+        first, *rest = sorted(_NEEDS[p], key=lambda group: -min(len(w) for w in group))
         # Lower-cased text holds no character that lower() changes (test_scan checks every
         # code point), so a pattern that needs one ("\[INST\]", "Φ") never matches there,
         # in MemoryCI as here: it is left out.
@@ -164,7 +165,14 @@ _LOWER: Final = _table(INJECTION + SCORE_MANIPULATION, lowered=True)
 _CASED: Final = _table(TOOL_MISUSE + PRIVACY, lowered=False)
 _WORDS: Final = Words(
     [w for table in (_LOWER, _CASED) for first, rules in table for w in first]
-    + [w for table in (_LOWER, _CASED) for _, rules in table for r in rules for g in r.needs for w in g]
+    + [
+        w
+        for table in (_LOWER, _CASED)
+        for _, rules in table
+        for r in rules
+        for g in r.needs
+        for w in g
+    ]
     + ["always", "high", "10"]
 )
 
