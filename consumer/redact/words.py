@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ahocorasick_rs import AhoCorasick
+from ahocorasick_rs import AhoCorasick, Implementation
 
 __all__ = ["Words"]
 
@@ -26,7 +26,11 @@ class Words:
         # A single character is found by ``in`` at memchr's speed, and in the automaton it
         # would be reported at every occurrence (":" and "-" are in most texts).
         self._chars: tuple[str, ...] = tuple(w for w in every if len(w) == 1)
-        self._finder: AhoCorasick | None = AhoCorasick(longer) if longer else None
+        # A DFA: the same speed for forty words or a hundred and thirty (the default, an NFA,
+        # took two and a half times as long with the card check's words).
+        self._finder: AhoCorasick | None = (
+            AhoCorasick(longer, implementation=Implementation.DFA) if longer else None
+        )
 
     def found(self, text: str) -> set[str]:
         """The words ``text`` holds (every one of them, overlapping ones included)."""
