@@ -164,7 +164,7 @@ def _table(patterns: tuple[str, ...], lowered: bool) -> _Table:
 _LOWER: Final = _table(INJECTION + SCORE_MANIPULATION, lowered=True)
 _CASED: Final = _table(TOOL_MISUSE + PRIVACY, lowered=False)
 _WORDS: Final = Words(
-    [w for table in (_LOWER, _CASED) for first, rules in table for w in first]
+    words=[w for table in (_LOWER, _CASED) for first, rules in table for w in first]
     + [
         w
         for table in (_LOWER, _CASED)

@@ -42,15 +42,17 @@ def _marker(kind: str) -> str:
 
 # Every word a gate asks for, found in one pass over the lower-cased text.
 _WORDS: Final = Words(
-    w
-    for gate in (
-        *GATES,
-        *(g for gates in _SECRET_GATES.values() for g in gates),
-        *(g for g, _ in _INSTRUCTIONS),
-        *(g for g, _ in _CODES),
-        *(g for g, _, _ in _NEUTRAL),
+    words=(
+        w
+        for gate in (
+            *GATES,
+            *(g for gates in _SECRET_GATES.values() for g in gates),
+            *(g for g, _ in _INSTRUCTIONS),
+            *(g for g, _ in _CODES),
+            *(g for g, _, _ in _NEUTRAL),
+        )
+        for w in gate.words
     )
-    for w in gate.words
 )
 
 

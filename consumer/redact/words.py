@@ -16,11 +16,14 @@ __all__ = ["Words"]
 
 
 class Words:
-    """A fixed set of words, and which of them a text holds."""
+    """A fixed set of words, and which of them a text holds.
+
+    :param words: the words looked for (repeats are fine; case matters).
+    """
 
     __slots__ = ("_chars", "_finder")
 
-    def __init__(self, words: Iterable[str]) -> None:
+    def __init__(self, *, words: Iterable[str]) -> None:
         every = sorted(set(words))
         longer = [w for w in every if len(w) > 1]
         # A single character is found by ``in`` at memchr's speed, and in the automaton it
