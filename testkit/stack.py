@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -93,6 +94,21 @@ def proc_cpu_s(pid: int) -> float | None:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def keep_niceness(pid: int) -> None:
+    """Give the session ``pid`` leads this process's niceness, when it is lowered (> 0).
+
+    With Linux's autogroup scheduling a new session competes with every other session at
+    full weight, whatever its processes' niceness: without this, a process started in its own
+    session by a run under ``nice -n 19`` would take CPU from everything else on the machine.
+    Raising a priority is left alone (it needs privileges), as is a kernel without autogroups.
+    """
+    niceness = os.nice(0)
+    if niceness <= 0:
+        return
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text(f"{niceness}\n")
 
 
 def free_port() -> int:

@@ -1,13 +1,18 @@
-"""The latency benchmark says how long the service waited for a CPU."""
+"""The latency benchmark says how long the service waited for a CPU, and a service it starts
+in a session of its own keeps the niceness the benchmark runs at."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from bench import sched
 from bench.report_sections import latency_section
+from testkit.stack import ROOT
 
 
 def test_a_schedstat_line_is_seconds_run_and_seconds_waited() -> None:
@@ -57,3 +62,32 @@ def test_the_latency_section_says_how_long_the_service_waited_for_a_cpu() -> Non
     ) in lines
     # A run without the reading (an older result, a kernel without schedstats) says nothing.
     assert not any("waited for a CPU" in line for line in latency_section(_latency(None)))
+
+
+def test_a_service_in_its_own_session_keeps_the_niceness_it_was_started_with() -> None:
+    if not Path("/proc/self/autogroup").exists():
+        pytest.skip("this kernel has no autogroup scheduling")
+    script = textwrap.dedent(
+        """
+        import os, subprocess
+        from pathlib import Path
+        from testkit.stack import keep_niceness
+        child = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        keep_niceness(child.pid)
+        print(os.nice(0), Path(f"/proc/{child.pid}/autogroup").read_text().strip())
+        child.kill()
+        """
+    )
+    out = subprocess.run(
+        ["nice", "-n", "7", sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    niceness, group = out.split(maxsplit=1)
+    # nice -n adds to the niceness pytest runs at (at most 19); a new session's group would
+    # otherwise say "nice 0" whatever it is.
+    assert int(niceness) >= 7
+    assert group.strip().endswith(f" nice {niceness}"), out
