@@ -19,9 +19,9 @@ from testkit.stack import (
     Stack,
     Topics,
     free_port,
-    keep_niceness,
     proc_cpu_s,
     proc_status_kib,
+    same_cpu_weight,
     service_env,
 )
 
@@ -61,11 +61,11 @@ class Service:
         :param env: settings on top of ``service_env`` and ``base_env``
         :param cwd: the tree it runs from (``bench.ab`` runs another checkout)
         :param log_prefix: in front of each log file's name, for a log folder shared by many
-        :param own_session: start it in a session of its own. Linux's autogroup scheduling
-            shares the CPUs between sessions first: in the caller's session the service would
-            share one share with the caller's own work (a benchmark's producer and reader),
-            while each node stack.sh starts has a whole one (a benchmark's service gets what
-            its own pod would: its own share)
+        :param own_session: start it in a session of its own, weighing as much as the
+            caller's. Linux's autogroup scheduling shares the CPUs between sessions first: in
+            the caller's session the service would share one share with the caller's own work
+            (a benchmark's producer and reader), while each node stack.sh starts has a whole
+            one (a benchmark's service gets what its own pod would: its own share)
         """
         self.port = free_port()
         self.instance_id = instance_id
@@ -100,7 +100,7 @@ class Service:
         )
         log.close()
         if self._own_session:
-            keep_niceness(self.proc.pid)
+            same_cpu_weight(self.proc.pid)
         return self
 
     @property

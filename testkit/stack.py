@@ -96,19 +96,19 @@ def proc_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
-def keep_niceness(pid: int) -> None:
-    """Give the session ``pid`` leads this process's niceness, when it is lowered (> 0).
+def same_cpu_weight(pid: int) -> None:
+    """Give the session ``pid`` leads the scheduling weight of this process's session.
 
-    With Linux's autogroup scheduling a new session competes with every other session at
-    full weight, whatever its processes' niceness: without this, a process started in its own
-    session by a run under ``nice -n 19`` would take CPU from everything else on the machine.
-    Raising a priority is left alone (it needs privileges), as is a kernel without autogroups.
+    With Linux's autogroup scheduling the CPUs are shared between sessions first, each with
+    the niceness of its group (``/proc/PID/autogroup``, 0 when made), whatever its processes'
+    own: a process started in a session of its own would otherwise weigh as much as the whole
+    session that started it, or more when that one was lowered. Nothing where the kernel has
+    no autogroups, or where a raise is refused.
     """
-    niceness = os.nice(0)
-    if niceness <= 0:
-        return
-    with contextlib.suppress(OSError):
-        Path(f"/proc/{pid}/autogroup").write_text(f"{niceness}\n")
+    with contextlib.suppress(OSError, ValueError):
+        niceness = int(Path("/proc/self/autogroup").read_text().split()[-1])
+        if niceness != 0:
+            Path(f"/proc/{pid}/autogroup").write_text(f"{niceness}\n")
 
 
 def free_port() -> int:
