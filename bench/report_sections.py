@@ -240,6 +240,13 @@ def latency_section(lat: dict[str, Any]) -> list[str]:
     )
     p99 = lat["p99_ms"]
     out.append(f"  p99 {p99} ms (target < 1000 ms){_ok(p99 is not None and p99 < 1000)}")
+    waited = lat.get("service_cpu_wait")
+    if waited:
+        out.append(
+            f"  the service's loop was ready to run {waited['run_s'] + waited['wait_s']:.1f} s "
+            f"of it and waited for a CPU {waited['wait_share']:.0%} of that "
+            f"(ran {waited['run_s']} s, waited {waited['wait_s']} s)"
+        )
     out.append("")
     return out
 

@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from testkit.stack import ROOT, Stack, Topics, free_port, proc_cpu_s, proc_status_kib, service_env
+from testkit.stack import (
+    ROOT,
+    Stack,
+    Topics,
+    free_port,
+    proc_cpu_s,
+    proc_status_kib,
+    same_cpu_weight,
+    service_env,
+)
 
 __all__ = ["FAST_SESSION", "Service", "metric_sum"]
 
@@ -42,6 +51,7 @@ class Service:
         *,
         cwd: Path = ROOT,
         log_prefix: str = "",
+        own_session: bool = False,
     ) -> None:
         """
         :param stack: the broker and registry it uses
@@ -51,6 +61,11 @@ class Service:
         :param env: settings on top of ``service_env`` and ``base_env``
         :param cwd: the tree it runs from (``bench.ab`` runs another checkout)
         :param log_prefix: in front of each log file's name, for a log folder shared by many
+        :param own_session: start it in a session of its own, weighing as much as the
+            caller's. Linux's autogroup scheduling shares the CPUs between sessions first: in
+            the caller's session the service would share one share with the caller's own work
+            (a benchmark's producer and reader), while each node stack.sh starts has a whole
+            one (a benchmark's service gets what its own pod would: its own share)
         """
         self.port = free_port()
         self.instance_id = instance_id
@@ -62,6 +77,7 @@ class Service:
         self.log_dir = log_dir
         self.cwd = cwd
         self._log_prefix = log_prefix
+        self._own_session = own_session
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -80,8 +96,11 @@ class Service:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.cwd,
+            start_new_session=self._own_session,
         )
         log.close()
+        if self._own_session:
+            same_cpu_weight(self.proc.pid)
         return self
 
     @property

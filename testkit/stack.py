@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -93,6 +94,21 @@ def proc_cpu_s(pid: int) -> float | None:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def same_cpu_weight(pid: int) -> None:
+    """Give the session ``pid`` leads the scheduling weight of this process's session.
+
+    With Linux's autogroup scheduling the CPUs are shared between sessions first, each with
+    the niceness of its group (``/proc/PID/autogroup``, 0 when made), whatever its processes'
+    own: a process started in a session of its own would otherwise weigh as much as the whole
+    session that started it, or more when that one was lowered. Nothing where the kernel has
+    no autogroups, or where a raise is refused.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        niceness = int(Path("/proc/self/autogroup").read_text().split()[-1])
+        if niceness != 0:
+            Path(f"/proc/{pid}/autogroup").write_text(f"{niceness}\n")
 
 
 def free_port() -> int:

@@ -48,7 +48,9 @@ class Ctx:
     def service(self, t: Topics, instance: str, env: dict[str, str] | None = None) -> Service:
         # A short drain: a benchmark stops its services once it has its figures.
         env = {"SELFTAUGHT_DRAIN_TIMEOUT_S": "3", **(env or {})}
-        svc = Service(self.stack, t, self.log_dir, instance, env, log_prefix=f"{t.group}-")
+        svc = Service(
+            self.stack, t, self.log_dir, instance, env, log_prefix=f"{t.group}-", own_session=True
+        )
         svc.start()
         self.cpu.mark(svc.pid, f"service {instance}")
         return svc

@@ -69,7 +69,11 @@ spawn() {
   local pidfile="$1" logfile="$2"; shift 2
   printf '\n===== %s starting: %s\n' "$(date '+%F %T')" "$*" >>"$logfile"
   # 9>&- : do not hand the `flock` descriptor to the daemon, or it would hold the lock forever.
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+  # A new session is a scheduling group of its own under Linux's autogroups, competing at full
+  # weight whatever its niceness: a stack started under `nice -n 19` gives its group that
+  # niceness too (only a lowered one; nothing where the kernel has no autogroups).
+  setsid bash -c 'n=$(nice); [ "$n" -le 0 ] || echo "$n" 2>/dev/null >/proc/self/autogroup
+    echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   local i
   for i in $(seq 50); do [ -s "$pidfile" ] && return 0; sleep 0.1; done
   die "could not start $*"
