@@ -16,11 +16,12 @@ import json
 import resource
 import sys
 import time
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 
-def main(argv: list[str] | None = None) -> int:
+def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
@@ -30,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--card-bytes", type=int, default=560)
     ap.add_argument("--interval-ms", type=int, default=100)
     ap.add_argument("--batch", type=int, default=500)
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def _clients(args: argparse.Namespace) -> tuple[Consumer, Producer]:
     consumer = Consumer(
         {
             "bootstrap.servers": args.bootstrap,
@@ -53,22 +56,43 @@ def main(argv: list[str] | None = None) -> int:
             "linger.ms": 5,
         }
     )
-    producer.init_transactions(30)
-    announced = False
-    cpu_at_assign = 0.0
+    return consumer, producer
 
-    def cpu_s() -> float:
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        return ru.ru_utime + ru.ru_stime
 
-    def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
-        nonlocal announced, cpu_at_assign
-        if partitions and not announced:  # the harness times the drain from here
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class _Assignment:
+    """Says "assigned" once the first partitions arrive (the harness times the drain from
+    there) and notes the CPU spent until then."""
+
+    def __init__(self) -> None:
+        self.cpu_at_assign = 0.0
+        self._announced = False
+
+    def on_assign(self, c: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions and not self._announced:
             print("assigned", flush=True)
-            announced = True
-            cpu_at_assign = cpu_s()
+            self._announced = True
+            self.cpu_at_assign = _cpu_s()
 
-    consumer.subscribe([args.topic], on_assign=on_assign)
+
+def _commit(consumer: Consumer, producer: Producer, topic: str, ends: dict[int, int]) -> float:
+    """Commit the transaction with the offsets past ``ends``; how long it took."""
+    started = time.monotonic()
+    producer.send_offsets_to_transaction(
+        [TopicPartition(topic, p, o) for p, o in ends.items()],
+        consumer.consumer_group_metadata(),
+        30,
+    )
+    producer.commit_transaction(30)
+    return time.monotonic() - started
+
+
+def _drain(consumer: Consumer, producer: Producer, args: argparse.Namespace) -> dict[str, Any]:
+    """Read, write and commit until ``args.records`` are done; the drain's figures."""
     card_a = b"\x00" * args.card_bytes
     card_b = b"\x01" * args.card_bytes
     out = args.out_topic
@@ -105,14 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         now = time.monotonic()
         finished = done >= args.records
         if ends and (now >= next_commit or finished):
-            started = time.monotonic()
-            producer.send_offsets_to_transaction(
-                [TopicPartition(args.topic, p, o) for p, o in ends.items()],
-                consumer.consumer_group_metadata(),
-                30,
-            )
-            producer.commit_transaction(30)
-            commit_s += time.monotonic() - started
+            commit_s += _commit(consumer, producer, args.topic, ends)
             transactions += 1
             ends = {}
             if finished:
@@ -120,17 +137,29 @@ def main(argv: list[str] | None = None) -> int:
             producer.begin_transaction()
             next_commit = time.monotonic() + interval
     elapsed = time.monotonic() - (first or time.monotonic())
+    return {
+        "records": done,
+        "seconds": elapsed,
+        "events_per_s": done / elapsed if elapsed else None,
+        "transactions": transactions,
+        "mean_commit_ms": 1000 * commit_s / transactions if transactions else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    consumer, producer = _clients(args)
+    producer.init_transactions(30)
+    assignment = _Assignment()
+    consumer.subscribe([args.topic], on_assign=assignment.on_assign)
+    figures = _drain(consumer, producer, args)
     consumer.close()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     json.dump(
         {
-            "records": done,
-            "seconds": elapsed,
-            "events_per_s": done / elapsed if elapsed else None,
-            "transactions": transactions,
-            "mean_commit_ms": 1000 * commit_s / transactions if transactions else None,
+            **figures,
             "cpu_s": ru.ru_utime + ru.ru_stime,
-            "cpu_s_draining": ru.ru_utime + ru.ru_stime - cpu_at_assign,
+            "cpu_s_draining": ru.ru_utime + ru.ru_stime - assignment.cpu_at_assign,
             "max_rss_kib": ru.ru_maxrss,
         },
         sys.stdout,

@@ -60,21 +60,19 @@ def _check_stack(stack: Stack) -> dict[str, Any]:
     return kafka
 
 
-def main(argv: list[str] | None = None) -> int:
+def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes: about 4 minutes")
     ap.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     ap.add_argument("--skip", nargs="+", choices=SECTIONS, default=[], help="skip these")
     ap.add_argument("--label", default="", help="a note stored with the results (e.g. before)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    wanted = [s for s in (args.only or SECTIONS) if s not in args.skip]
-    if wanted == ["eval"] and lift.reachable() is not None:
-        print(f"eval: {lift.reachable()}")  # said before any stack is needed
-        return 0
-    stack = _stack()
+
+def _usable(stack: Stack) -> dict[str, Any] | None:
+    """The cluster's description, or None (and how to start a stack) when it does not answer."""
     try:
-        kafka = _check_stack(stack)
+        return _check_stack(stack)
     except Exception as exc:
         print(
             f"no usable stack at {stack.bootstrap} / {stack.registry}: {exc}\n"
@@ -82,6 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             "KAFKA_PORT=39092 KAFKA_CONTROLLER_PORT=39093 REGISTRY_PORT=38081 "
             "SELFTAUGHT_STACK_DIR=/tmp/benchstack bash deploy/local/stack.sh up)"
         )
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    wanted = [s for s in (args.only or SECTIONS) if s not in args.skip]
+    if wanted == ["eval"] and lift.reachable() is not None:
+        print(f"eval: {lift.reachable()}")  # said before any stack is needed
+        return 0
+    stack = _stack()
+    kafka = _usable(stack)
+    if kafka is None:
         return 2
 
     started = time.monotonic()

@@ -1,4 +1,5 @@
-"""testkit/anthropic_server.py as the benchmark runs it, with TCP_NODELAY set or not.
+"""testkit/anthropic_server.py as the benchmark runs it, with TCP_NODELAY set or not on the
+handler of its HTTP side (testkit/anthropic_http.py).
 
 The fake writes each answer's headers and body with two ``send`` calls. With Nagle's algorithm
 on, the body waits for the client's (delayed) ACK of the headers: about 40 ms added to every
@@ -14,12 +15,13 @@ from __future__ import annotations
 import socket
 import sys
 
-from testkit import anthropic_server as fake
+from testkit import anthropic_server
+from testkit.anthropic_http import Handler
 
-_original_setup = fake._Handler.setup
+_original_setup = Handler.setup
 
 
-def _nodelay_setup(self: fake._Handler) -> None:
+def _nodelay_setup(self: Handler) -> None:
     _original_setup(self)
     self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -27,10 +29,10 @@ def _nodelay_setup(self: fake._Handler) -> None:
 def main(argv: list[str]) -> None:
     if "--nagle" in argv:
         argv = [a for a in argv if a != "--nagle"]
-        fake._Handler.disable_nagle_algorithm = False  # the fake before 9e1e4ba
+        Handler.disable_nagle_algorithm = False  # the fake before 9e1e4ba
     else:
-        fake._Handler.setup = _nodelay_setup  # type: ignore[method-assign]
-    fake.main(argv)
+        Handler.setup = _nodelay_setup  # type: ignore[method-assign]
+    anthropic_server.main(argv)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report_judge import judge_section
+from bench.report_llm import judge_section, llm_section
 from bench.report_sections import (
     eval_section,
     latency_section,
-    llm_section,
     memory_section,
     profile_section,
     scale_out_section,
@@ -25,7 +24,8 @@ def cluster_line(kafka: dict[str, Any]) -> str:
     )
 
 
-def render(res: dict[str, Any]) -> str:
+def header(res: dict[str, Any]) -> list[str]:
+    """The run, the machine, the cluster and what else used the CPU meanwhile."""
     out: list[str] = []
     m = res.get("machine", {})
     out.append(
@@ -49,6 +49,11 @@ def render(res: dict[str, Any]) -> str:
             f"of this run (top: {others or 'none'})"
         )
     out.append("")
+    return out
+
+
+def render(res: dict[str, Any]) -> str:
+    out = header(res)
 
     thr = res.get("throughput")
     if thr and "error" not in thr:

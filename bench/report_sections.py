@@ -1,58 +1,20 @@
-"""The benchmark report's sections: each turns one section's results into its lines."""
+"""The benchmark report's sections: each turns one section's results into its lines (the
+LLM-bound ones, 3 and 3b, in ``report_llm.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bench.report_table import fmt, ok, table
+
 __all__ = [
     "eval_section",
     "latency_section",
-    "llm_section",
     "memory_section",
     "profile_section",
     "scale_out_section",
     "throughput_section",
 ]
-
-
-def _fmt(x: Any, nd: int = 0) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        if x != int(x) and abs(x) < 100:
-            return f"{x:,.2f}" if abs(x) < 10 else f"{x:,.1f}"
-        return f"{x:,.{nd}f}"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return str(x)
-
-
-def _ok(cond: bool | None) -> str:
-    return "" if cond is None else ("  [ok]" if cond else "  [MISSED]")
-
-
-def _sdk(p: dict[str, Any]) -> str:
-    sdk = p.get("sdk_alone")
-    return f"{sdk['calls_per_s']} ({sdk['pct_of_ideal']}%)" if sdk else "-"
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [
-        [_fmt(c) if not isinstance(c, str) else c for c in r] for r in rows
-    ]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = []
-    for j, r in enumerate(cells):
-        lines.append(
-            "  "
-            + "  ".join(
-                c.rjust(w) if i else c.ljust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            )
-        )
-        if j == 0:
-            lines.append("  " + "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def throughput_section(thr: dict[str, Any]) -> list[str]:
@@ -76,14 +38,14 @@ def throughput_section(thr: dict[str, Any]) -> list[str]:
                 ]
             )
     out.append(
-        _table(
+        table(
             ["run", "events/s", "10-90% ev/s", "cpu cores", "cpu us/event", "txns", "ms/txn"],
             rows,
         )
     )
     out.append(
         f"  service / bare = {thr['service_events_per_s']:,} / {thr['bare_events_per_s']:,} "
-        f"= {thr['ratio'] * 100:.0f}%  (target >= 50%){_ok(thr['ratio'] >= 0.5)}"
+        f"= {thr['ratio'] * 100:.0f}%  (target >= 50%){ok(thr['ratio'] >= 0.5)}"
     )
     short = min(r["seconds"] for r in thr["bare_runs"])
     if short < 2:
@@ -132,80 +94,6 @@ def profile_section(prof: dict[str, Any]) -> list[str]:
     return out
 
 
-def llm_section(llm: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    out.append("3. LLM-bound throughput (fake Messages API in its own process)")
-    rows = []
-    for p in llm["points"]:
-        seq = llm["sequential"][str(p["latency_s"])]["calls_per_s"]
-        rows.append(
-            [
-                f"c={p['concurrency']} @ {p['latency_s'] * 1000:.0f} ms",
-                p["ideal_qualifying_per_s"],
-                p["qualifying_per_s"],
-                f"{p['pct_of_ideal']}%",
-                _sdk(p),
-                p["events_per_s"],
-                seq,
-                f"x{p['x_sequential']}",
-                p["fake_max_in_flight"],
-                p["service_cpu_cores"][0],
-                p["fake_cpu_cores"],
-                "yes" if p["backlog_ran_dry"] else "",
-            ]
-        )
-    out.append(
-        _table(
-            [
-                "point",
-                "ideal pairs/s",
-                "pairs/s",
-                "% ideal",
-                "SDK alone/s (% ideal)",
-                "events/s",
-                "sequential/s",
-                "vs seq",
-                "max in flight",
-                "svc cores",
-                "fake cores",
-                "dry",
-            ],
-            rows,
-        )
-    )
-    worst = min(p["pct_of_ideal"] for p in llm["points"])
-    out.append(f"  worst point {worst}% of ideal (target >= 90%){_ok(worst >= 90)}")
-    out.append(
-        "  SDK alone: the same client keeping as many calls in flight in one process, with "
-        "no Kafka and no pipeline: the ceiling of one Python process at that point"
-    )
-    fl = llm.get("call_floor") or {}
-    if fl:
-        out.append(
-            f"  per-call floor of SDK + fake at zero latency: {fl['ms_per_call_tcp_nodelay']} ms "
-            f"(with Nagle on, as the fake was before 9e1e4ba: {fl['ms_per_call_with_nagle']} ms)"
-        )
-    st = llm.get("startup_stall") or {}
-    if st:
-        out.append(
-            f"  start-up on a backlog (c={st['concurrency']} @ {st['latency_s'] * 1000:.0f} ms, no primer): "
-            f"commits stood still for {st['longest_commit_stall_s']} s while calls went on; after "
-            f"{st['seconds']} s {st['qualifying_committed']:,} pairs committed of {st['calls_made']:,} calls made; "
-            f"transactions slower than 0.5 / 1 / 2.5 s: "
-            + " / ".join(str(v) for v in (st.get("slow_transactions") or {}).values())
-        )
-        readings = st.get("longest_stall_readings") or []
-        if len(readings) >= 2:
-            first, last = readings[0], readings[-1]
-            out.append(
-                f"    during it: transactions {first['transactions']} -> {last['transactions']}, "
-                f"offsets {first['offsets']} -> {last['offsets']}, records in flight "
-                f"{[r['in_flight'] for r in readings]}, paused {[r['paused'] for r in readings]}"
-            )
-    out.append("")
-    return out
-
-
 def latency_section(lat: dict[str, Any]) -> list[str]:
     out: list[str] = []
     out.append(
@@ -213,7 +101,7 @@ def latency_section(lat: dict[str, Any]) -> list[str]:
         f"(achieved {lat['achieved_rate']}/s), rules generator, event timestamp -> card readable"
     )
     out.append(
-        _table(
+        table(
             [
                 "cards",
                 "expected",
@@ -239,7 +127,7 @@ def latency_section(lat: dict[str, Any]) -> list[str]:
         )
     )
     p99 = lat["p99_ms"]
-    out.append(f"  p99 {p99} ms (target < 1000 ms){_ok(p99 is not None and p99 < 1000)}")
+    out.append(f"  p99 {p99} ms (target < 1000 ms){ok(p99 is not None and p99 < 1000)}")
     waited = lat.get("service_cpu_wait")
     if waited:
         out.append(
@@ -256,7 +144,7 @@ def memory_section(mem: dict[str, Any]) -> list[str]:
     d = mem["drain"]
     out.append(
         f"5. Memory: draining {mem['events']:,} events: peak RSS (VmHWM) {mem['peak_rss_mib']} MiB "
-        f"(at ready {mem['rss_at_ready_mib']} MiB; target < 300){_ok(mem['peak_rss_mib'] < 300)}; "
+        f"(at ready {mem['rss_at_ready_mib']} MiB; target < 300){ok(mem['peak_rss_mib'] < 300)}; "
         f"{d['events_per_s']:,} events/s with the profiler attached"
     )
     out.append("")
@@ -284,7 +172,7 @@ def scale_out_section(sc: dict[str, Any]) -> list[str]:
         for r in sc["rows"]
     ]
     out.append(
-        _table(
+        table(
             [
                 "instances",
                 "ideal pairs/s",
@@ -317,9 +205,9 @@ def eval_section(ev: dict[str, Any]) -> list[str]:
                 low, high = m["lift_95"]
                 out.append(
                     f"eval {mode}: {m['model']}, {m['judged']} pairs judged, accuracy "
-                    f"{_fmt(m['accuracy_without'], 3)} -> {_fmt(m['accuracy_with'], 3)}, lift "
-                    f"{_fmt(m['lift'], 3)} [{_fmt(low, 3)}, {_fmt(high, 3)}], McNemar p "
-                    f"{_fmt(m['mcnemar_p'], 3)}, ${_fmt(m['cost_usd'], 3)}"
+                    f"{fmt(m['accuracy_without'], 3)} -> {fmt(m['accuracy_with'], 3)}, lift "
+                    f"{fmt(m['lift'], 3)} [{fmt(low, 3)}, {fmt(high, 3)}], McNemar p "
+                    f"{fmt(m['mcnemar_p'], 3)}, ${fmt(m['cost_usd'], 3)}"
                     + (f" ({m['stopped']})" if m.get("stopped") else "")
                 )
         out.append("")

@@ -87,7 +87,7 @@ def sdk_alone(
     import asyncio
 
     from consumer.generate.anthropic import sdk_client
-    from consumer.generate.anthropic_transport import read_answer
+    from consumer.generate.anthropic_reply import read_answer
 
     fake.reset(latency_s)
     request = _request(*_sample_request())

@@ -27,8 +27,8 @@ from consumer.settings import Settings, resolve_instance_id
 from consumer.stages.cards import CardPolicy
 from consumer.stages.qualify import Criteria, Scale
 from consumer.wire import schemas
-from consumer.wire.codec import CardEncoder, EventDecoder, RegistryClient
-from consumer.wire.registry import registry_client
+from consumer.wire.codec import CardEncoder, EventDecoder
+from consumer.wire.registry import RegistryClient, registry_client
 
 log = logging.getLogger(__name__)
 

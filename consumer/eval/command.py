@@ -38,8 +38,8 @@ from consumer.generate.anthropic_cost import Prices, generator_prices
 from consumer.settings import Settings
 from consumer.stages.qualify import Scale
 from consumer.wire import schemas
-from consumer.wire.codec import RegistryClient, read_header, without_logical_types
-from consumer.wire.registry import registry_client
+from consumer.wire.codec import read_header, without_logical_types
+from consumer.wire.registry import RegistryClient, registry_client
 
 if TYPE_CHECKING:
     from consumer.eval.retrieve import Retriever

@@ -26,7 +26,8 @@ from consumer.generate.anthropic import sdk_client
 from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
 from consumer.generate.anthropic_prompt import delimited
-from consumer.generate.anthropic_transport import Reply, Transport
+from consumer.generate.anthropic_reply import Reply
+from consumer.generate.anthropic_transport import Transport
 from consumer.stages.qualify import Scale
 
 __all__ = ["ANSWER_SCHEMA", "Critic", "JudgmentFailed", "SpendLimitReached", "user_prompt"]

@@ -82,22 +82,7 @@ async def evaluate(
                 a, SpendLimitReached | JudgmentFailed | GenerationFailed
             ):
                 raise a
-        failed = [a for a in answers if isinstance(a, BaseException)]
-        if failed:
-            if not any(isinstance(a, SpendLimitReached) for a in failed):
-                first_failure = failed[0]
-                reason = (
-                    first_failure.reason
-                    if isinstance(first_failure, GenerationFailed)
-                    else "unreadable_answer"
-                )
-                unanswered[reason] += 1
-            return Judgment(pair, memory, None)
-        flags = [bool(a) for a in answers]
-        without = Judged(flags[0], flags[1])
-        with_cards = Judged(flags[2], flags[3]) if memory.text else without
-        outcome = Outcome(pair.pair_id, pair.purpose, pair.mistake_type, without, with_cards)
-        return Judgment(pair, memory, outcome)
+        return _judgment(pair, memory, answers, unanswered)
 
     judgments = await asyncio.gather(
         *(one(i, p, s) for i, (p, s) in enumerate(zip(test, shown, strict=True)))
@@ -107,3 +92,27 @@ async def evaluate(
             unanswered.values()
         )
     return Run(tuple(judgments), dict(unanswered), critic.stopped)
+
+
+def _judgment(
+    pair: Pair, memory: Shown, answers: Sequence[object], unanswered: Counter[str]
+) -> Judgment:
+    """A pair's answers (in both orders, without and then with its cards) as its judgment;
+    none when a call failed, counted in ``unanswered`` by why unless the spend limit
+    stopped it (those are counted at the end)."""
+    failed = [a for a in answers if isinstance(a, BaseException)]
+    if failed:
+        if not any(isinstance(a, SpendLimitReached) for a in failed):
+            first_failure = failed[0]
+            reason = (
+                first_failure.reason
+                if isinstance(first_failure, GenerationFailed)
+                else "unreadable_answer"
+            )
+            unanswered[reason] += 1
+        return Judgment(pair, memory, None)
+    flags = [bool(a) for a in answers]
+    without = Judged(flags[0], flags[1])
+    with_cards = Judged(flags[2], flags[3]) if memory.text else without
+    outcome = Outcome(pair.pair_id, pair.purpose, pair.mistake_type, without, with_cards)
+    return Judgment(pair, memory, outcome)

@@ -4,7 +4,7 @@ Per event: the curriculum picks the mistake type produced least lately; the step
 model as delimited data with a cached system prompt; the answer (structured JSON) is parsed
 into a typed value and checked with the same validator as the rules generator. An unusable
 answer (a refusal, a cut-off, unreadable JSON, an invalid contrast) gets one corrective turn
-that says what was wrong; a second one is ``GenerationFailed``. Nothing is ever made up to
+that says what was wrong (``anthropic_turns``); a second one is ``GenerationFailed``. Nothing is ever made up to
 fill a gap.
 
 Reaching the model (retries, backoff, the AIMD limit, the spend cap, cost) is
@@ -17,7 +17,6 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import anthropic
@@ -25,44 +24,21 @@ from anthropic.types import MessageParam
 
 from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation
-from consumer.generate.anthropic_answer import ANSWER_SCHEMA, UnreadableAnswer, parse_answer
+from consumer.generate.anthropic_answer import ANSWER_SCHEMA
 from consumer.generate.anthropic_cost import Prices, SpendMeter, generator_prices
 from consumer.generate.anthropic_curriculum import Curriculum, feasible
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
-from consumer.generate.anthropic_prompt import (
-    correction,
-    prompt_version,
-    system_prompt,
-    user_prompt,
-)
-from consumer.generate.anthropic_transport import Reply, Transport
+from consumer.generate.anthropic_prompt import prompt_version, system_prompt, user_prompt
+from consumer.generate.anthropic_transport import Transport
+from consumer.generate.anthropic_turns import OUTCOMES, corrected, read_reply
 from consumer.generate.subtlety import subtlety_request
 from consumer.observe import metrics as m
-from consumer.redact import safe_wrong
 from consumer.settings import Settings
 from consumer.settings_llm import TextLimits, text_limits
 from consumer.stages.qualify import Scale
-from consumer.stages.validate import contrast_problem
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 _LIMITS, _BACKOFF, _PRICES = TextLimits(), Backoff(), Prices()
-
-#: The request outcome counted for each kind of unusable answer.
-_OUTCOMES = {
-    "refusal": "refusal",
-    "max_tokens": "max_tokens",
-    "parse_error": "parse_error",
-    "invalid_contrast": "invalid",
-    "unsafe_content": "unsafe",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class _Unusable:
-    # a GenerationFailed reason: refusal, max_tokens, parse_error, invalid_contrast,
-    # unsafe_content
-    reason: str
-    detail: str
 
 
 def _limit_gauges(limit: int, in_flight: int) -> None:
@@ -247,55 +223,17 @@ class AnthropicGenerator:
         messages: list[MessageParam] = [{"role": "user", "content": first}]
         for turn in range(2):
             reply = await self._transport.send(messages, priority=asked)
-            result = self._read(event, reply)
+            result = read_reply(event, reply, self._scale, self._c, self._max_tokens)
             if isinstance(result, WrongEvaluation):
                 m.LLM_REQUESTS.labels("ok").inc()
                 return result
-            m.LLM_REQUESTS.labels(_OUTCOMES[result.reason]).inc()
+            m.LLM_REQUESTS.labels(OUTCOMES[result.reason]).inc()
             if turn == 1:
                 raise GenerationFailed(
                     reason=result.reason, message=f"after one corrective retry: {result.detail}"
                 )
-            messages = self._corrected(first, reply, result)
+            messages = corrected(first, reply, result, self._scale, self._c)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _read(self, event: ScoreEvent, reply: Reply) -> WrongEvaluation | _Unusable:
-        if reply.stop_reason == "refusal":
-            why = f": {reply.refusal}" if reply.refusal else ""
-            return _Unusable("refusal", f"the model declined to answer{why}")
-        if reply.stop_reason in ("max_tokens", "model_context_window_exceeded"):
-            return _Unusable(
-                "max_tokens", f"the answer was cut off ({reply.stop_reason}, {self._max_tokens})"
-            )
-        try:
-            wrong = parse_answer(reply.text)
-        except UnreadableAnswer as exc:
-            return _Unusable("parse_error", str(exc))
-        problem = contrast_problem(event, wrong, self._scale, self._c)
-        if problem is not None:
-            return _Unusable("invalid_contrast", problem)
-        checked = safe_wrong(wrong)
-        if isinstance(checked, str):
-            return _Unusable("unsafe_content", checked)
-        return checked
-
-    def _corrected(self, first: str, reply: Reply, bad: _Unusable) -> list[MessageParam]:
-        """The conversation for the corrective turn: the answer and what was wrong with it."""
-        note = correction(bad.reason, bad.detail, self._scale, self._c)
-        said = reply.text.rstrip()
-        if said:
-            return [
-                {"role": "user", "content": first},
-                {"role": "assistant", "content": said},
-                {"role": "user", "content": note},
-            ]
-        # Nothing to show as the assistant's turn (an empty refusal): one user turn.
-        return [
-            {
-                "role": "user",
-                "content": [{"type": "text", "text": first}, {"type": "text", "text": note}],
-            }
-        ]
 
     async def aclose(self) -> None:
         """Close the SDK client if this generator made it (idempotent)."""

@@ -21,7 +21,8 @@ from consumer.events import ScoreEvent, WrongEvaluation
 from consumer.generate.anthropic import sdk_client
 from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
-from consumer.generate.anthropic_transport import Reply, Transport
+from consumer.generate.anthropic_reply import Reply
+from consumer.generate.anthropic_transport import Transport
 from consumer.judge.prompt import (
     ANSWER_SCHEMA,
     UnreadableVerdict,

@@ -3,7 +3,8 @@
 It reads like librdkafka's ``examples/transactions.c``: subscribe with rebalance callbacks,
 then until stopped: poll a batch, start each record's work, and every commit interval write
 the finished prefixes in one transaction with the offsets that move past them. The state
-lives in the collaborators, a module each (docs/architecture.md draws who owns what).
+lives in the collaborators, a module each, built from the settings in ``wiring.py``
+(docs/architecture.md draws who owns what).
 
 No transaction is open while anything slow (the LLM, the registry) is awaited. The commit's
 two broker calls run on a thread while the loop goes on reading and finishing records; those
@@ -21,17 +22,10 @@ from confluent_kafka import Consumer, KafkaException, Producer
 
 from consumer.observe.health import Health
 from consumer.pipeline import Pipeline
-from consumer.runner.commit import Commits, CommitSchedule
-from consumer.runner.intake import Intake
 from consumer.runner.kafka import ClientErrors
 from consumer.runner.metadata import OffsetMetadata
-from consumer.runner.observation import Observer
-from consumer.runner.pausing import Pausing
-from consumer.runner.rebalance import Rebalance
-from consumer.runner.rewind import Rewind
-from consumer.runner.status import Status
-from consumer.runner.transaction import Transaction
-from consumer.runner.window import TP, Window
+from consumer.runner.window import TP
+from consumer.runner.wiring import collaborators
 from consumer.settings import Settings
 
 __all__ = ["Runner"]
@@ -71,71 +65,23 @@ class Runner:
         :param metadata: the state committed in each offset's metadata, which follows its
             partitions (the pair budget's spending, the curriculum's levels); None: none
         """
-        s = self._s = settings
-        metadata = metadata if metadata is not None else OffsetMetadata()
+        self._s = settings
         self._consumer = consumer
         self._health = health
-        self._status = status = Status()
-        self._window = window = Window()
-        self._pausing = Pausing(
-            consumer=consumer,
-            max_in_flight=s.max_in_flight,
-            per_partition=s.max_in_flight_per_partition,
-        )
-        self._txn = Transaction(
-            producer=producer,
-            output_topic=s.output_topic,
-            dlq_topic=s.dlq_topic,
-            health=health,
-            status=status,
-            client_errors=client_errors,
-            disputed_topic=s.disputed_topic,
-            metadata=metadata,
-            new_producer=new_producer,
-        )
-        observer = Observer(consumer=consumer, window=window, pausing=self._pausing, health=health)
-        self._observer = observer
-        self._commits = Commits(
-            consumer=consumer,
-            window=window,
-            transaction=self._txn,
-            rewind=Rewind(
-                consumer=consumer,
-                window=window,
-                observer=observer,
-                metadata=metadata,
-                reset_to_latest=s.offset_reset == "latest",
-            ),
-            observer=observer,
-            metadata=metadata,
-            status=status,
-            schedule=CommitSchedule(
-                interval_s=s.commit_interval_ms / 1000,
-                max_in_flight=s.max_in_flight,
-                per_partition=s.max_in_flight_per_partition,
-            ),
+        parts = collaborators(
+            settings,
+            pipeline,
+            consumer,
+            producer,
+            health,
             on_commit=on_commit,
+            client_errors=client_errors,
+            new_producer=new_producer,
+            metadata=metadata if metadata is not None else OffsetMetadata(),
         )
-        self._rebalance = Rebalance(
-            consumer=consumer,
-            window=window,
-            pausing=self._pausing,
-            transaction=self._txn,
-            commits=self._commits,
-            observer=observer,
-            metadata=metadata,
-            health=health,
-            status=status,
-        )
-        self._intake = Intake(
-            consumer=consumer,
-            pipeline=pipeline,
-            window=window,
-            pausing=self._pausing,
-            calls=self._txn.calls,
-            health=health,
-            status=status,
-        )
+        self._status, self._window, self._pausing = parts.status, parts.window, parts.pausing
+        self._txn, self._observer, self._commits = parts.transaction, parts.observer, parts.commits
+        self._rebalance, self._intake = parts.rebalance, parts.intake
         self._lag_task: asyncio.Future[None] | None = None
 
     @property

@@ -15,7 +15,8 @@ from consumer.errors import RegistryUnavailable
 from consumer.events import ContrastPair, MistakeType, WrongEvaluation
 from consumer.stages.cards import CardPolicy, build_cards
 from consumer.wire import schemas
-from consumer.wire.codec import CardEncoder, RegistryClient, decode_card, without_logical_types
+from consumer.wire.codec import CardEncoder, decode_card, without_logical_types
+from consumer.wire.registry import RegistryClient
 from tests.integration.harness import Stack
 from tests.unit.factories import score_event
 

@@ -24,7 +24,8 @@ from consumer.commands import cli
 from consumer.eval import command
 from consumer.events import MemoryCard, MistakeType
 from consumer.wire import schemas
-from consumer.wire.codec import CardEncoder, RegistryClient
+from consumer.wire.codec import CardEncoder
+from consumer.wire.registry import RegistryClient
 from testkit.anthropic_server import FakeAnthropic
 from tests.integration.harness import Stack
 from tests.unit.eval_factories import pair_cards, tag

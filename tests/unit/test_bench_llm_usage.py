@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench.report_judge import judge_section
+from bench.report_llm import judge_section
 from bench.scenarios.llm_usage import comparison, per_pair, reading, slope
 from testkit.anthropic_server import CACHE_MIN_TOKENS, text_usage
 

@@ -99,7 +99,7 @@ def test_card_round_trip_through_the_registered_schema() -> None:
 
 def test_an_unreachable_registry_is_an_outage_not_bad_input() -> None:
     from consumer.errors import RegistryUnavailable
-    from consumer.wire.codec import RegistryClient
+    from consumer.wire.registry import RegistryClient
 
     closed = RegistryClient(url="http://127.0.0.1:9/apis/ccompat/v7")  # discard port: refused
     with pytest.raises(RegistryUnavailable):

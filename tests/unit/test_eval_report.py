@@ -15,7 +15,7 @@ from consumer.eval.run import Judgment, Run
 from consumer.eval.stats import Judged, Outcome
 from consumer.events import MistakeType
 from consumer.generate.anthropic_cost import Tokens
-from consumer.generate.anthropic_transport import Reply
+from consumer.generate.anthropic_reply import Reply
 from tests.unit.eval_factories import pair_cards, record
 
 

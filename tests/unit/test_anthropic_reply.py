@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumer.generate.anthropic_cost import Tokens
-from consumer.generate.anthropic_transport import Reply, read_answer
+from consumer.generate.anthropic_reply import Reply, read_answer
 
 
 def answer(**over: object) -> dict[str, object]:
