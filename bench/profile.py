@@ -15,6 +15,7 @@ the stage that called it. Groups:
     poll      Runner._poll (consumer.consume) and turning messages into SourceRefs
     decode    EventDecoder.decode: header, read_trace_event (or fastavro), the TraceEvent
     validate  qualify() and ensure_contrast()
+    redact    safe_event() (the event's texts) and unsafe() (the card check)
     generate  the generator (the rules generator checks its own proposals: counted here)
     cards     build_cards (ids, texts)
     encode    CardEncoder.encode (avro.put_*)
@@ -45,6 +46,7 @@ GROUPS = (
     "poll",
     "decode",
     "validate",
+    "redact",
     "generate",
     "cards",
     "encode",

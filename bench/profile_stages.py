@@ -55,6 +55,12 @@ _NATIVE_STAGE = {
     "rules": "generate",
     "cards": "cards",
     "pipeline": "pipeline",
+    # consumer/redact/ (mypyc names a module by its last part)
+    "patterns": "redact",
+    "safe": "redact",
+    "scan": "redact",
+    "text": "redact",
+    "words": "redact",
 }
 
 
@@ -101,6 +107,8 @@ def stage_of(frame: dict[str, Any]) -> str | None:
         return "validate"
     if mod.startswith("generate/"):
         return "generate"
+    if mod.startswith("redact/"):
+        return "redact"
     if mod == "stages/cards.py":
         return "cards"
     if mod == "runner/kafka.py" and name == "to_ref":
@@ -111,6 +119,8 @@ def stage_of(frame: dict[str, Any]) -> str | None:
             return "decode"
         if "qualify(" in stmt or "ensure_contrast" in stmt:
             return "validate"
+        if "safe_event(" in stmt or "unsafe(" in stmt:
+            return "redact"
         if "generate_now" in stmt or "self._generator.generate" in stmt:
             return "generate"
         if "build_cards" in stmt or "ContrastPair(" in stmt:
