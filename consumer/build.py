@@ -17,6 +17,7 @@ from importlib import metadata
 HOT_MODULES = (
     "consumer.wire.avro",
     "consumer.stages.cards",
+    "consumer.stages.excerpts",
     "consumer.wire.codec",
     "consumer.events",
     "consumer.outcomes",

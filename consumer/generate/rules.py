@@ -22,7 +22,7 @@ from consumer.errors import GenerationFailed
 from consumer.events import CURRICULUM, MistakeType, ScoreEvent, WrongEvaluation, phi_text
 from consumer.generate.rules_drift import purpose_drift
 from consumer.generate.subtlety import closer_reasoning, subtle_phi
-from consumer.stages.cards import excerpt
+from consumer.stages.excerpts import excerpt
 from consumer.stages.qualify import Scale
 from consumer.stages.validate import score_problem
 

@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from consumer.events import ContrastPair, MemoryCard, MemoryScope, MistakeType, phi_text
+from consumer.stages.excerpts import cut, excerpt, one_line, shorten, with_tail
 
 CALIBRATION: Final = "critic_calibration"
 FAILURE: Final = "failure_pattern"
 CREATED_BY: Final = "self_taught"
 STATUS: Final = "candidate"
-TRUNCATION_MARKER: Final = " …[truncated by selftaught]"
-
-ELISION: Final = " … "  # where an excerpt's middle was left out
 
 #: The principle behind each mistake type, for a failure card whose generator gave no lesson.
 PRINCIPLES: Final = {
@@ -66,45 +64,6 @@ def pair_id(source_event_id: str) -> str:
 
 def card_id(source_event_id: str, kind: str) -> str:
     return _uuid5(f"selftaught/card/{source_event_id}/{kind}")
-
-
-def shorten(text: str, limit: int) -> str:
-    """The text, or its head with a marker when it is longer than ``limit`` characters."""
-    if len(text) <= limit:
-        return text
-    return text[: limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
-
-
-def excerpt(text: str, limit: int) -> str:
-    """The text on one line, or its head and tail around an elision marker, within ``limit``
-    characters (at least the marker and a character either side)."""
-    return _cut(one_line(text), limit)
-
-
-def one_line(text: str) -> str:
-    """``" ".join(text.split())``: each run of white space one space, none at either end."""
-    # Most texts are so already. A printable text holds no white space but " ", so these
-    # tests say it, in a third of the split's time on a long text.
-    one_space = "  " not in text and not text.startswith(" ") and not text.endswith(" ")
-    if one_space and text.isprintable():
-        return text
-    return " ".join(text.split())
-
-
-def _cut(flat: str, limit: int) -> str:
-    """``excerpt`` of a text already on one line (single spaces, none at either end): what
-    it returns is on one line too, for limits of 6 and more (the settings' bounds keep every
-    limit here above that)."""
-    if len(flat) <= limit:
-        return flat
-    keep = max(limit - len(ELISION), 2)
-    head = (keep * 3 + 4) // 5
-    return flat[:head].rstrip() + ELISION + flat[len(flat) - (keep - head) :].lstrip()
-
-
-def _then(flat: str, tail: str) -> str:
-    """``flat`` and ``tail`` joined by a space, on one line (``tail`` on one line or empty)."""
-    return flat + " " + tail if tail else flat
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +120,8 @@ def _situation(pair: ContrastPair, policy: CardPolicy, f: _Flat, before: str, af
     """``before`` and ``after``: the states' excerpts (``policy.excerpt_chars``)."""
     x = policy.excerpt_chars
     return (
-        f"Purpose: {_cut(f.purpose, x).rstrip('.')}. "
-        f"Action: {_cut(f.action, x // 2).rstrip('.')}. "
+        f"Purpose: {cut(f.purpose, x).rstrip('.')}. "
+        f"Action: {cut(f.action, x // 2).rstrip('.')}. "
         f"Before (Φ {phi_text(pair.event.score.phi_before)}): {before.rstrip('.')}. "
         f"After: {after.rstrip('.')}."
     )
@@ -174,7 +133,7 @@ def _bounded(situation: str, judgement: str, limit: int) -> str:
     room = limit - len(situation) - 1
     if room < 40:  # a small limit: the situation gives way too, never the judgement
         return excerpt(situation + " " + judgement, limit)
-    return situation + " " + _cut(judgement, room)
+    return situation + " " + cut(judgement, room)
 
 
 def pattern(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = None) -> str:
@@ -184,8 +143,10 @@ def pattern(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = None) -> s
     f = f or _flat(pair)
     s = pair.event.score
     went = "progress" if s.phi_after > s.phi_before else "a setback"
-    text = f"scoring a '{_cut(f.action, 30)}' step toward '{_cut(f.purpose, 60)}' (state after: {went})"
-    return _cut(text, policy.pattern_chars)
+    text = (
+        f"scoring a '{cut(f.action, 30)}' step toward '{cut(f.purpose, 60)}' (state after: {went})"
+    )
+    return cut(text, policy.pattern_chars)
 
 
 def calibration_strategy(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = None) -> str:
@@ -193,13 +154,13 @@ def calibration_strategy(pair: ContrastPair, policy: CardPolicy, f: _Flat | None
     s = pair.event.score
     went = "toward" if s.phi_after > s.phi_before else "away from"
     delta = s.phi_after - s.phi_before
-    text = _then(
+    text = with_tail(
         f"Score such a step by how far what the state after shows moves {went} the purpose: "
         f"here Φ {phi_text(s.phi_before)} → {phi_text(s.phi_after)} "
         f"({'+' if delta > 0 else ''}{phi_text(round(delta, 6))}), because",
-        _cut(f.reasoning, policy.strategy_chars),
+        cut(f.reasoning, policy.strategy_chars),
     )
-    return _cut(text, policy.strategy_chars)
+    return cut(text, policy.strategy_chars)
 
 
 def failure_strategy(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = None) -> str:
@@ -211,10 +172,10 @@ def failure_strategy(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = N
     f = f or _flat(pair)
     text = (
         f"A {w.mistake_type.value.replace('_', ' ')} evaluation scored "
-        f"'{_cut(f.action, 40)}' Φ_after {phi_text(w.phi_after)} where the state "
+        f"'{cut(f.action, 40)}' Φ_after {phi_text(w.phi_after)} where the state "
         f"after supports {phi_text(s.phi_after)}: {PRINCIPLES[w.mistake_type]}."
     )
-    return _cut(text, policy.strategy_chars)
+    return cut(text, policy.strategy_chars)
 
 
 def build_cards(
@@ -230,8 +191,8 @@ def build_cards(
     # Every excerpt is taken of a text flattened once (texts and templates are on one line,
     # so what is built of them is too: only the generator's lesson and why_wrong are not).
     f = _flat(pair)
-    action = _cut(f.action, x)
-    before, after = _cut(f.before, x), _cut(f.after, x)
+    action = cut(f.action, x)
+    before, after = cut(f.before, x), cut(f.after, x)
     contrast = abs(w.phi_after - s.phi_after)
     situation = _situation(pair, policy, f, before, after)
     when = pattern(pair, policy, f)
@@ -247,7 +208,7 @@ def build_cards(
         STATUS,  # status
         _bounded(  # content
             situation,
-            _then(f"Correct: Φ after {right}, because", f.reasoning),
+            with_tail(f"Correct: Φ after {right}, because", f.reasoning),
             policy.content_chars,
         ),
         when,  # pattern
@@ -279,7 +240,7 @@ def build_cards(
         STATUS,  # status
         _bounded(  # content
             situation,
-            _then(
+            with_tail(
                 f"Wrong ({mistake}): Φ after {phi_text(w.phi_after)} where {right} is right, "
                 "because",
                 f.wrong_reasoning,

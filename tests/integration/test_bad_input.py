@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from consumer.settings import load
-from consumer.stages.cards import ELISION
+from consumer.stages.excerpts import ELISION
 from testkit.offsets import wait_until_committed
 from testkit.produce import EventProducer, event
 from tests.integration.harness import Service, Stack, Topics, read_output

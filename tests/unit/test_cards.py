@@ -5,18 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consumer.events import ContrastPair, MistakeType, ScoreData, ScoreEvent, WrongEvaluation
-from consumer.stages.cards import (
-    CALIBRATION,
-    ELISION,
-    FAILURE,
-    TRUNCATION_MARKER,
-    CardPolicy,
-    _uuid5,
-    build_cards,
-    excerpt,
-    one_line,
-    shorten,
-)
+from consumer.stages.cards import CALIBRATION, FAILURE, CardPolicy, _uuid5, build_cards
+from consumer.stages.excerpts import ELISION, TRUNCATION_MARKER, excerpt, one_line, shorten
 from tests.unit.factories import score_event
 
 POLICY = CardPolicy(trust_score=0.7, text_limit=16_000)
