@@ -163,16 +163,10 @@ def _table(patterns: tuple[str, ...], lowered: bool) -> _Table:
 
 _LOWER: Final = _table(INJECTION + SCORE_MANIPULATION, lowered=True)
 _CASED: Final = _table(TOOL_MISUSE + PRIVACY, lowered=False)
+# Every word a rule needs, lower-cased (a superset: a rule left out of _LOWER adds a word
+# nobody asks for), and the calibration rule's.
 _WORDS: Final = Words(
-    words=[w for table in (_LOWER, _CASED) for first, rules in table for w in first]
-    + [
-        w
-        for table in (_LOWER, _CASED)
-        for _, rules in table
-        for r in rules
-        for g in r.needs
-        for w in g
-    ]
+    words=[w.lower() for needs in _NEEDS.values() for group in needs for w in group]
     + ["always", "high", "10"]
 )
 

@@ -40,20 +40,9 @@ def _marker(kind: str) -> str:
     return f"[redacted:{kind}]"
 
 
-# Every word a gate asks for, found in one pass over the lower-cased text.
-_WORDS: Final = Words(
-    words=(
-        w
-        for gate in (
-            *GATES,
-            *(g for gates in _SECRET_GATES.values() for g in gates),
-            *(g for g, _ in _INSTRUCTIONS),
-            *(g for g, _ in _CODES),
-            *(g for g, _, _ in _NEUTRAL),
-        )
-        for w in gate.words
-    )
-)
+# Every word a gate asks for (GATES holds every rule's), found in one pass over the
+# lower-cased text.
+_WORDS: Final = Words(words=(w for gate in GATES for w in gate.words))
 
 
 # (for ... else rather than any(): a generator costs a third of the gates' time.)
@@ -97,19 +86,23 @@ def worth_a_look(text: str, lower: str) -> bool:
     """Whether any rule could change ``text`` (``lower``: it lower-cased): ``False`` for nearly
     every text. Of several texts joined by a character no rule looks for ("\\x00"), whether any
     of them."""
-    return _any_opens(GATES, text, _WORDS.found(lower)) or _id_number(text) or _long_run(text)
+    return _worth(text, _WORDS.found(lower))
+
+
+def _worth(text: str, present: set[str]) -> bool:
+    return _any_opens(GATES, text, present) or _id_number(text) or _long_run(text)
 
 
 def redact(text: str) -> Redacted:
     """The text with every secret, address, home path, instruction and command replaced by a
     marker, and trigger-looking forms neutralised."""
     lower = text.lower()
-    if not worth_a_look(text, lower):  # nearly every text: no rule has anything to look at
+    present = _WORDS.found(lower)
+    if not _worth(text, present):  # nearly every text: no rule has anything to look at
         return Redacted(text, _NOTHING, 0)
     counts: dict[str, int] = {}
     removed = 0
     out = text
-    present = _WORDS.found(lower)
     long_run = _long_run(text)
     for kind, pattern in _SECRETS:
         if pattern is _GENERIC:
