@@ -137,15 +137,15 @@ def _bounded(situation: str, judgement: str, limit: int) -> str:
 
 
 def pattern(pair: ContrastPair, policy: CardPolicy, f: _Flat | None = None) -> str:
-    """When the cards apply: the kind of step, in its own words. It starts with the action
-    and the purpose (the compiler tells cards apart by the first 50 characters), then says
-    which way the step went."""
+    """When the cards apply: the kind of step, in its own words. The compiler keeps one card
+    per first 50 characters of ``pattern``, so those are the action and the purpose with no
+    filler between them: a purpose's specifics (an account, a module, a city) often start
+    past its 20th character, and a lead-in of stock words would push them out, folding many
+    situations into one. Then it says which way the step went."""
     f = f or _flat(pair)
     s = pair.event.score
     went = "progress" if s.phi_after > s.phi_before else "a setback"
-    text = (
-        f"scoring a '{cut(f.action, 30)}' step toward '{cut(f.purpose, 60)}' (state after: {went})"
-    )
+    text = f"{cut(f.action, 30)} toward '{cut(f.purpose, 60)}' (state after: {went})"
     return cut(text, policy.pattern_chars)
 
 

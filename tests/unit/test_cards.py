@@ -97,7 +97,7 @@ def test_a_card_read_alone_is_the_whole_situation() -> None:
             assert part in text
     assert "Φ after 6.5, because The index cut 50 minutes." in ok.content
     assert "Φ after 3 where 6.5 is right, because Nothing shows progress." in bad.content
-    assert ok.pattern.startswith("scoring a 'add_index' step toward 'Get the nightly")
+    assert ok.pattern.startswith("add_index toward 'Get the nightly export")
     assert ok.pattern.endswith("(state after: progress)")
     # no lesson from the generator: the mistake's principle, with the step's specifics
     assert (
@@ -111,6 +111,9 @@ def test_patterns_differ_within_the_compilers_50_characters_across_situations() 
         ("run_deploy", "Ship the invoice fix"),
         ("search_flights", "Book Lisbon trip"),
         ("query_sql", "Weekly revenue report"),
+        # one kind of task for different users: the specifics start 22 characters in
+        ("verify_identity", "Reset MFA for account 20981 after an identity check"),
+        ("verify_identity", "Reset MFA for account 67858 after an identity check"),
     ]
     patterns = {
         build_cards(situation(purpose, act, "b", "a", "r"), POLICY, 1)[0].pattern[:50].lower()
