@@ -83,8 +83,9 @@ class AnthropicJudge:
     :param max_concurrency: the limit of a limiter of its own (when none is shared).
     """
 
-    # The generator's knobs (generate/anthropic.py), with the judge's defaults: a verdict is
-    # shorter and cheaper than a wrong evaluation, and its limiter and spend may be shared.
+    # The generator's knobs (generate/anthropic.py) written out again rather than shared: the
+    # judge's defaults differ (a verdict is shorter and cheaper than a wrong evaluation), and
+    # its limiter and spend may be the generator's own.
     def __init__(
         self,
         *,
