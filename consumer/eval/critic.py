@@ -22,7 +22,7 @@ from anthropic.types import MessageParam
 
 from consumer.errors import SelftaughtError
 from consumer.eval.dataset import Evaluation, Pair
-from consumer.generate.anthropic import sdk_client
+from consumer.generate.anthropic import SdkClient
 from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
 from consumer.generate.anthropic_prompt import delimited
@@ -150,16 +150,14 @@ class Critic:
         time_budget_s: float = 300.0,
         client: anthropic.AsyncAnthropic | None = None,
     ) -> None:
-        self._owned: anthropic.AsyncAnthropic | None = None
-        if client is None:
-            client = self._owned = sdk_client(request_timeout_s)
+        self._client = SdkClient(given=client, request_timeout_s=request_timeout_s)
         self._system = system_prompt(scale)
         self._prices = prices
         self._max_usd = max_usd
         self._reserved = 0.0
         self.stopped: str | None = None
         self._transport = Transport(
-            client=client.with_options(max_retries=0),
+            client=self._client.calls,
             model=model,
             max_tokens=max_tokens,
             system=self._system,
@@ -207,6 +205,4 @@ class Critic:
         return Usage(t.answered, t.used, t.spend.spent())
 
     async def aclose(self) -> None:
-        if self._owned is not None:
-            await self._owned.close()
-            self._owned = None
+        await self._client.aclose()

@@ -61,6 +61,30 @@ def sdk_client(request_timeout_s: float, **kw: Any) -> anthropic.AsyncAnthropic:
     )
 
 
+class SdkClient:
+    """The SDK client a caller of the API calls through: the one it was given (its owner
+    closes it), or one of its own (``sdk_client``) that ``aclose`` closes. The generator,
+    the judge and the eval's critic each hold one."""
+
+    def __init__(self, *, given: anthropic.AsyncAnthropic | None, request_timeout_s: float) -> None:
+        """
+        :param given: the caller's client, never closed here; None: one made here
+        :param request_timeout_s: one attempt's timeout, for a client made here
+        """
+        self._owned: anthropic.AsyncAnthropic | None = None
+        if given is None:
+            given = self._owned = sdk_client(request_timeout_s)
+        # Retries are the transport's own (anthropic_transport.py), so the SDK's stay off
+        # even on a client given with them on.
+        self.calls = given.with_options(max_retries=0)
+
+    async def aclose(self) -> None:
+        """Close the client if it was made here (idempotent)."""
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await owned.close()
+
+
 class AnthropicGenerator:
     """Wrong evaluations from the Anthropic Messages API (``anthropic/<model>``).
 
@@ -121,16 +145,14 @@ class AnthropicGenerator:
         self._model = model
         self._max_tokens = max_tokens
         self._limits = limits
-        self._owned: anthropic.AsyncAnthropic | None = None
-        if client is None:
-            client = self._owned = sdk_client(request_timeout_s)
+        self._client = SdkClient(given=client, request_timeout_s=request_timeout_s)
         self._curriculum = Curriculum(window=curriculum_window)
         self._limiter = AimdLimiter(
             max_limit=max_concurrency, min_limit=min_concurrency, on_change=_limit_gauges
         )
         _limit_gauges(self._limiter.limit, self._limiter.in_flight)
         self._transport = Transport(
-            client=client.with_options(max_retries=0),
+            client=self._client.calls,
             model=model,
             max_tokens=max_tokens,
             system=system_prompt(scale, min_contrast),
@@ -147,7 +169,6 @@ class AnthropicGenerator:
             rng=rng,
         )
         self._prompt_version = prompt_version(scale, min_contrast)
-        self._closed = False
 
     @classmethod
     def from_settings(
@@ -237,8 +258,4 @@ class AnthropicGenerator:
 
     async def aclose(self) -> None:
         """Close the SDK client if this generator made it (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owned is not None:
-            await self._owned.close()
+        await self._client.aclose()

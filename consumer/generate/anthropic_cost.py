@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from consumer.settings_llm import LlmSettings
 
 
+# Prices and Tokens name the same four kinds of token, and settings_llm.TextLimits has their
+# shape: kept as three records because they hold three units (USD per million, counts,
+# characters), and a type of its own keeps one from being passed for another.
 @dataclass(frozen=True, slots=True)
 class Prices:
     """USD per million tokens, per kind (defaults: Claude Sonnet 4.5 list prices)."""

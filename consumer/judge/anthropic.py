@@ -18,7 +18,7 @@ from anthropic.types import MessageParam
 
 from consumer.errors import GenerationFailed
 from consumer.events import ScoreEvent, WrongEvaluation
-from consumer.generate.anthropic import sdk_client
+from consumer.generate.anthropic import SdkClient
 from consumer.generate.anthropic_cost import Prices, SpendMeter, Tokens
 from consumer.generate.anthropic_limiter import AimdLimiter, Backoff
 from consumer.generate.anthropic_reply import Reply
@@ -83,8 +83,9 @@ class AnthropicJudge:
     :param max_concurrency: the limit of a limiter of its own (when none is shared).
     """
 
-    # The generator's knobs (generate/anthropic.py), with the judge's defaults: a verdict is
-    # shorter and cheaper than a wrong evaluation, and its limiter and spend may be shared.
+    # The generator's knobs (generate/anthropic.py) written out again rather than shared: the
+    # judge's defaults differ (a verdict is shorter and cheaper than a wrong evaluation), and
+    # its limiter and spend may be the generator's own.
     def __init__(
         self,
         *,
@@ -103,11 +104,9 @@ class AnthropicJudge:
     ) -> None:
         self._model = model
         self._limits = limits
-        self._owned: anthropic.AsyncAnthropic | None = None
-        if client is None:
-            client = self._owned = sdk_client(request_timeout_s)
+        self._client = SdkClient(given=client, request_timeout_s=request_timeout_s)
         self._transport = Transport(
-            client=client.with_options(max_retries=0),
+            client=self._client.calls,
             model=model,
             max_tokens=max_tokens,
             system=system_prompt(scale),
@@ -120,7 +119,6 @@ class AnthropicJudge:
             prices=prices,
             on_usage=_count,
         )
-        self._closed = False
 
     @classmethod
     def from_settings(
@@ -199,8 +197,4 @@ class AnthropicJudge:
 
     async def aclose(self) -> None:
         """Close the SDK client if this judge made it (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owned is not None:
-            await self._owned.close()
+        await self._client.aclose()
