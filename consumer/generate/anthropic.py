@@ -4,8 +4,8 @@ Per event: the curriculum picks the mistake type produced least lately; the step
 model as delimited data with a cached system prompt; the answer (structured JSON) is parsed
 into a typed value and checked with the same validator as the rules generator. An unusable
 answer (a refusal, a cut-off, unreadable JSON, an invalid contrast) gets one corrective turn
-that says what was wrong (``anthropic_turns``); a second one is ``GenerationFailed``. Nothing is ever made up to
-fill a gap.
+that says what was wrong (``anthropic_turns``); a second one is ``GenerationFailed``. Nothing
+is ever made up to fill a gap.
 
 Reaching the model (retries, backoff, the AIMD limit, the spend cap, cost) is
 ``anthropic_transport``'s job; the prompt is ``anthropic_prompt``'s.

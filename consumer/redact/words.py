@@ -1,9 +1,10 @@
 """Pure: which words of a fixed set a text holds, found in one pass over it.
 
-The redaction's gates and the card check each ask whether any of some fifty to eighty words is
-in a text, for every text the service handles. One ``in`` test costs most of a microsecond on
-a card (about 700 characters), so asking them one by one cost more than every other stage; an
-Aho-Corasick automaton (``ahocorasick-rs``, in Rust) finds them all in one pass.
+The redaction's gates (about seventy-five words) and the card check (about a hundred and
+thirty) each ask which of their words are in a text, for every text the service handles. One
+``in`` test costs most of a microsecond on a card (about 700 characters), so asking them one by
+one cost more than every other stage; an Aho-Corasick automaton (``ahocorasick-rs``, in Rust)
+finds them all in one pass.
 """
 
 from __future__ import annotations

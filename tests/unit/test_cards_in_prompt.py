@@ -24,15 +24,14 @@ from consumer.stages.cards import CardPolicy, build_cards
 from consumer.stages.qualify import Scale
 from purpose_agent.memory import MemoryStore
 from testkit.streams import realistic_events, score_event
+from tests.unit.factories import card_record
 
 gen = RulesGenerator(scale=Scale(0, 10), min_contrast=1.0)
 cards = []
 for record in realistic_events(120, seed=5):
     e = safe_event(score_event(record)).event
     pair = ContrastPair(e, gen.generate_now(e), gen.name, PROMPT_VERSION)
-    for c in build_cards(pair, CardPolicy(0.7, 16_000), 0):
-        scope = None if c.scope is None else {"agent_roles": ["critic"]}
-        cards.append({**c._asdict(), "scope": scope})
+    cards += [card_record(c) for c in build_cards(pair, CardPolicy(0.7, 16_000), 0)]
 store = MemoryStore()
 submit_all(store, cards)
 pair_of = {c["card_id"]: c["pair_id"] for c in cards}
